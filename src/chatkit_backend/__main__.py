@@ -1,0 +1,3 @@
+from chatkit_backend.cli.main import main
+
+main()

@@ -1,0 +1,180 @@
+"""``create_app``: the FastAPI app factory. It alone (with the CLI) picks concrete classes.
+
+``chatkit-backend serve`` runs it with uvicorn in factory mode
+(``chatkit_backend.app:create_app``), so ``--reload`` and ``--workers`` work.
+"""
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from chatkit.server import ChatKitServer
+from chatkit.store import AttachmentStore
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from chatkit_backend.auth import context_builder, limiter_from_settings
+from chatkit_backend.context import RequestContext
+from chatkit_backend.deps import get_context
+from chatkit_backend.http_errors import install_error_handlers
+from chatkit_backend.logs import configure_logging
+from chatkit_backend.metrics import Metrics
+from chatkit_backend.middleware import RequestMiddleware
+from chatkit_backend.routes.chatkit import build_chatkit_router
+from chatkit_backend.routes.ops import build_debug_router, build_ops_router
+from chatkit_backend.server.chatkit_server import BackendServer
+from chatkit_backend.server.dispatch import Dispatcher
+from chatkit_backend.settings import Settings, load_settings
+from chatkit_backend.stores import BackendStore, store_from_settings
+
+ServerFactory = Callable[..., ChatKitServer[Any]]
+ContextBuilder = Callable[..., Awaitable[Any]] | Callable[..., Any]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    server: ChatKitServer[Any] | ServerFactory | None = None,
+    context: ContextBuilder | None = None,
+    store: BackendStore | None = None,
+    agent: Any = None,
+    tools: Sequence[Any] | None = None,
+    converter: Any = None,
+) -> FastAPI:
+    """Build the app.
+
+    - ``settings``: defaults to ``Settings()`` read from the environment and ``.env``.
+    - ``server``: a ``ChatKitServer`` instance, a subclass, or any factory called as
+      ``factory(store, attachment_store)``. Default: ``BackendServer`` answering through
+      an Agents SDK agent (``agent``, ``tools`` and ``converter`` customise it).
+    - ``context``: a FastAPI dependency returning the request context (anything with a
+      ``user_id``). Default: the auth mode from ``CHATKIT_AUTH``.
+    - ``store``: a ``BackendStore``. Default: from ``CHATKIT_DATABASE_URL``.
+    """
+    settings = settings or load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    store = store or store_from_settings(settings)
+    attachment_store = _attachment_store(settings, store)
+    responder = None
+    if server is None or (inspect.isclass(server) and issubclass(server, BackendServer)):
+        responder = _responder(settings, agent=agent, tools=tools, converter=converter, attachments=attachment_store)
+    chatkit_server = _build_server(server, settings, store, attachment_store, responder)
+    server_store = chatkit_server.store
+    limiter = limiter_from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if isinstance(server_store, BackendStore):
+            await server_store.open()
+        try:
+            yield
+        finally:
+            if responder is not None:
+                await responder.aclose()
+            await limiter.aclose()
+            if isinstance(server_store, BackendStore):
+                await server_store.close()
+
+    app = FastAPI(
+        title="chatkit-backend",
+        lifespan=lifespan,
+        docs_url="/docs" if settings.debug else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.debug else None,
+    )
+    app.state.settings = settings
+    app.state.store = server_store
+    app.state.attachment_store = attachment_store
+    app.state.server = chatkit_server
+    app.state.dispatcher = Dispatcher(chatkit_server)
+    app.state.responder = responder
+    app.state.limiter = limiter
+    app.state.metrics = Metrics()
+    app.dependency_overrides[get_context] = context or context_builder(settings)
+
+    install_error_handlers(app)
+    app.include_router(build_chatkit_router(settings.path))
+    app.include_router(build_ops_router())
+    _include_optional_routers(app, settings, attachment_store)
+    if settings.debug:
+        app.include_router(build_debug_router(app))
+
+    _add_cors(app, settings)
+    app.add_middleware(RequestMiddleware, metrics=app.state.metrics)
+    return app
+
+
+def _build_server(
+    server: ChatKitServer[Any] | ServerFactory | None,
+    settings: Settings,
+    store: BackendStore,
+    attachment_store: AttachmentStore[RequestContext] | None,
+    responder: Any,
+) -> ChatKitServer[Any]:
+    if isinstance(server, ChatKitServer):
+        return server
+    if server is None or (inspect.isclass(server) and issubclass(server, BackendServer)):
+        cls = server or BackendServer
+        return cls(store, attachment_store, responder=responder, transcriber=_transcriber(settings))
+    built = server(store, attachment_store)
+    if not isinstance(built, ChatKitServer):
+        raise TypeError(f"server factory returned {type(built).__name__}, not a ChatKitServer")
+    return built
+
+
+def _responder(settings: Settings, **options: Any) -> Any:
+    from chatkit_backend.responder import AgentResponder
+
+    attachments = options.pop("attachments")
+    reader = getattr(attachments, "read_bytes", None)
+    return AgentResponder(settings, attachment_reader=reader, **options)
+
+
+def _transcriber(settings: Settings) -> Any:
+    from chatkit_backend.responder import transcriber_from_settings
+
+    return transcriber_from_settings(settings)
+
+
+def _attachment_store(settings: Settings, store: BackendStore) -> Any:
+    if not settings.attachments:
+        return None
+    from chatkit_backend.attachments import attachment_store_from_settings
+
+    return attachment_store_from_settings(settings, store)
+
+
+def _include_optional_routers(app: FastAPI, settings: Settings, attachment_store: Any) -> None:
+    if attachment_store is not None:
+        from chatkit_backend.routes.attachments import build_attachments_router
+
+        app.include_router(build_attachments_router())
+    if settings.console_enabled:
+        from chatkit_backend.routes.console import build_console_router
+
+        app.include_router(build_console_router(settings))
+
+
+def cors_origins(settings: Settings) -> list[str]:
+    """Configured origins plus the server's own (as both localhost and 127.0.0.1)."""
+    if "*" in settings.cors_origins:
+        return ["*"]
+    own = settings.server_origin
+    extra = [own, own.replace("://localhost", "://127.0.0.1"), own.replace("://127.0.0.1", "://localhost")]
+    return list(dict.fromkeys([*settings.cors_origins, *extra]))
+
+
+def _add_cors(app: FastAPI, settings: Settings) -> None:
+    origins = cors_origins(settings)
+    wildcard = origins == ["*"]
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_credentials=not wildcard,
+        allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=["X-Request-ID", "Retry-After"],
+        max_age=600,
+    )
+

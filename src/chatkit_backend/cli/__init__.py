@@ -1,0 +1,1 @@
+"""The ``chatkit-backend`` command line."""

@@ -1,0 +1,103 @@
+"""``chatkit-backend serve``: uvicorn in factory mode, with a one-line summary at start."""
+
+import asyncio
+import os
+
+import typer
+from rich.console import Console
+
+from chatkit_backend.settings import Settings, SettingsError, load_settings
+
+APP_FACTORY = "chatkit_backend.app:create_app"
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def describe_store(settings: Settings) -> str:
+    url = settings.resolved_database_url
+    if url.startswith("memory"):
+        return "memory (threads are lost on restart)"
+    if url.startswith("sqlite"):
+        return f"sqlite {url.split(':///', 1)[-1]}"
+    from sqlalchemy.engine import make_url
+
+    return f"postgresql {make_url(url).render_as_string(hide_password=True)}"
+
+
+def describe_model(settings: Settings) -> str:
+    model = settings.resolved_model
+    if model == "offline":
+        return "offline (built-in, no network; set CHATKIT_MODEL and CHATKIT_MODEL_API_KEY for a real model)"
+    where = f" at {settings.model_base_url}" if settings.model_base_url else ""
+    return f"{model}{where}"
+
+
+def start_line(settings: Settings) -> str:
+    base = settings.server_origin
+    line = f"chatkit-backend listening on {base}{settings.path} | store: {describe_store(settings)} | model: {describe_model(settings)}"
+    if settings.console_enabled:
+        line += f" | console: {base}/console"
+    return line
+
+
+async def _prepare_store(settings: Settings) -> None:
+    """Open the store once before workers start: migrate SQLite, check PostgreSQL's schema."""
+    from chatkit_backend.stores import store_from_settings
+
+    store = store_from_settings(settings)
+    try:
+        await store.open()
+    finally:
+        await store.close()
+
+
+def serve(
+    host: str | None = typer.Option(None, help="Address to bind (CHATKIT_HOST)."),
+    port: int | None = typer.Option(None, help="Port to listen on (CHATKIT_PORT)."),
+    reload: bool = typer.Option(False, "--reload", help="Restart when code changes (development)."),
+    workers: int | None = typer.Option(None, help="Worker processes (CHATKIT_WORKERS)."),
+    factory: str = typer.Option(APP_FACTORY, help="App factory as module:function."),
+) -> None:
+    """Run the server with uvicorn."""
+    # The workers build the app from the environment: pass CLI overrides through it.
+    if host is not None:
+        os.environ["CHATKIT_HOST"] = host
+    if port is not None:
+        os.environ["CHATKIT_PORT"] = str(port)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        _fail(str(exc))
+        return
+    if settings.auth == "none" and not settings.is_loopback and not settings.allow_insecure_bind:
+        _fail(
+            f"refusing to listen on {settings.host} with CHATKIT_AUTH=none: anyone who can reach it "
+            "would act as the one local user. Set CHATKIT_AUTH (api-key, jwt or header), bind "
+            "127.0.0.1, or set CHATKIT_ALLOW_INSECURE_BIND=true."
+        )
+    try:
+        asyncio.run(_prepare_store(settings))
+    except Exception as exc:  # the store's message says what to do
+        _fail(f"store not ready: {exc}", code=1)
+    count = workers or settings.workers
+    if reload and count > 1:
+        _fail("--reload and --workers > 1 cannot be combined")
+    print(start_line(settings), flush=True)
+
+    import uvicorn
+
+    uvicorn.run(
+        factory,
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        reload=reload,
+        workers=None if reload else count,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )

@@ -1,0 +1,110 @@
+"""Pure-ASGI middleware: request id, access log, metrics, and the last-resort 500.
+
+Pure ASGI (not ``BaseHTTPMiddleware``) so streams pass through untouched and the
+per-request cost stays small.
+"""
+
+import json
+import logging
+import re
+import time
+import uuid
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from chatkit_backend.errors import INTERNAL_ERROR_MESSAGE, BackendError
+from chatkit_backend.logs import request_id_var
+from chatkit_backend.metrics import Metrics
+
+access_logger = logging.getLogger("chatkit_backend.access")
+error_logger = logging.getLogger("chatkit_backend.errors")
+
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            return text if REQUEST_ID_PATTERN.match(text) else None
+    return None
+
+
+def _operation(scope: Scope) -> str:
+    state = scope.get("state") or {}
+    if state.get("operation"):
+        return str(state["operation"])
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return f"{scope['method']} {path}" if path else "unmatched"
+
+
+class RequestMiddleware:
+    """Gives every request an id (echoed in ``X-Request-ID``), logs and counts it."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            error_logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if not response_started:
+                await _send_internal_error(send_with_id, request_id)
+        finally:
+            seconds = time.perf_counter() - started
+            operation = _operation(scope)
+            self.metrics.observe(operation, status, seconds)
+            client = scope.get("client")
+            access_logger.info(
+                '%s "%s %s" %s %s %.1fms',
+                client[0] if client else "-",
+                scope["method"],
+                scope["path"],
+                status,
+                operation,
+                seconds * 1000,
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "operation": operation,
+                    "duration_ms": round(seconds * 1000, 2),
+                },
+            )
+            request_id_var.reset(token)
+
+
+async def _send_internal_error(send: Send, request_id: str) -> None:
+    body = json.dumps(
+        BackendError(INTERNAL_ERROR_MESSAGE).body(request_id)
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

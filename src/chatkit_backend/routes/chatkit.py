@@ -1,0 +1,70 @@
+"""POST on the ChatKit endpoint: body -> parse -> dispatch -> JSON or text/event-stream."""
+
+import logging
+
+from fastapi import APIRouter, Request, Response
+
+from chatkit_backend.deps import ContextDep, DispatcherDep, SettingsDep
+from chatkit_backend.errors import EmptyBodyError, PayloadTooLargeError
+from chatkit_backend.redaction import redacted_headers
+from chatkit_backend.routes.sse import EventStreamResponse
+from chatkit_backend.server.dispatch import parse_request
+
+logger = logging.getLogger("chatkit_backend.requests")
+
+EMPTY_BODY_MESSAGE = (
+    'request body is empty: POST a ChatKit request as JSON, e.g. {"type": "threads.list", "params": {}}'
+)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read the body, refusing it (413) as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    too_large = PayloadTooLargeError(f"request body is larger than the limit of {limit} bytes (CHATKIT_MAX_BODY_BYTES)")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def build_chatkit_router(path: str) -> APIRouter:
+    router = APIRouter()
+
+    @router.post(path, name="chatkit", response_model=None)
+    async def chatkit_endpoint(
+        request: Request, settings: SettingsDep, dispatcher: DispatcherDep, context: ContextDep
+    ) -> Response:
+        body = await read_body(request, settings.max_body_bytes)
+        if settings.debug:
+            logger.debug(
+                "%s %s headers=%s body=%r",
+                request.method,
+                request.url.path,
+                redacted_headers(request.headers.items()),
+                body[:500],
+            )
+        if not body.strip():
+            raise EmptyBodyError(EMPTY_BODY_MESSAGE)
+        parsed = parse_request(body)
+        request.state.operation = parsed.type
+        limiter = request.app.state.limiter
+        result = await dispatcher.handle(parsed, context)
+        if result.stream is None:
+            return Response(result.json, media_type="application/json")
+        release = await limiter.acquire_stream(context)
+        metrics = request.app.state.metrics
+        metrics.open_streams.inc()
+
+        async def on_close() -> None:
+            metrics.open_streams.dec()
+            await release()
+
+        return EventStreamResponse(result.stream, on_close=on_close)
+
+    return router

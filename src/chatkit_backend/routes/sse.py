@@ -1,0 +1,93 @@
+"""``EventStreamResponse``: Server-Sent Events that survive a client going away.
+
+The events are produced in a task of their own and handed over through a small queue.
+When the client disconnects (noticed by listening on ``receive``, even while the model
+is silent), the producer task is cancelled once: asyncio's cancellation is a single
+``CancelledError``, so the SDK's ``handle_stream_cancelled`` can still save the partial
+assistant message. Under Starlette's ``StreamingResponse`` the generator runs inside an
+anyio cancel scope that cancels every later ``await`` too, and nothing would be saved.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from starlette.background import BackgroundTask
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+logger = logging.getLogger("chatkit_backend.stream")
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
+_END = object()
+_BACKGROUND: set[asyncio.Task[None]] = set()
+
+
+class EventStreamResponse(Response):
+    media_type = "text/event-stream"
+
+    def __init__(
+        self,
+        source: Callable[[], AsyncIterator[bytes]],
+        *,
+        headers: dict[str, str] | None = None,
+        on_close: Callable[[], Awaitable[None]] | None = None,
+        background: BackgroundTask | None = None,
+    ) -> None:
+        self.source = source
+        self.on_close = on_close
+        self.status_code = 200
+        self.background = background
+        self.init_headers({**SSE_HEADERS, **(headers or {})})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        queue: asyncio.Queue[object] = asyncio.Queue(maxsize=32)
+        producer = asyncio.create_task(self._produce(queue))
+        watcher = asyncio.create_task(_wait_for_disconnect(receive))
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({getter, watcher}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    break  # the client went away
+                chunk = getter.result()
+                if chunk is _END:
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    break
+                assert isinstance(chunk, bytes)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except OSError:
+            pass  # the client went away while we were writing
+        finally:
+            watcher.cancel()
+            if not producer.done():
+                producer.cancel()
+                # Let the producer finish its cancellation handling (saving the partial
+                # message) even if this task is itself being cancelled.
+                _BACKGROUND.add(producer)
+                producer.add_done_callback(_BACKGROUND.discard)
+                try:
+                    await asyncio.shield(producer)
+                except BaseException:  # noqa: BLE001 - cancelled or failed: nothing left to send
+                    pass
+            if self.on_close is not None:
+                await asyncio.shield(self.on_close())
+        if self.background is not None:
+            await self.background()
+
+    async def _produce(self, queue: asyncio.Queue[object]) -> None:
+        try:
+            async for chunk in self.source():
+                await queue.put(chunk)
+        except Exception:
+            logger.exception("event stream failed")
+        await queue.put(_END)
+
+
+async def _wait_for_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return

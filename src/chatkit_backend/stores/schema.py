@@ -1,0 +1,118 @@
+"""The SQL schema (SQLAlchemy Core): four tables, named constraints, UTC timestamps.
+
+Each row keeps the SDK model as JSON in ``data`` beside the columns the store queries
+on; the Alembic revisions in ``migrations/versions`` create exactly this schema (a test
+compares them).
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator
+
+from chatkit_backend.stores.base import as_utc
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+VERSION_TABLE = "chatkit_schema_version"
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every database; naive input is taken as UTC.
+
+    PostgreSQL stores ``timestamptz``. SQLite has no time zones, so the UTC wall time is
+    stored (SQLAlchemy's fixed-width text, which sorts in time order).
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = as_utc(value)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return as_utc(value)
+
+
+def _id(name: str, **kwargs: Any) -> Column[str]:
+    return Column(name, String(255), **kwargs)
+
+
+threads = Table(
+    "chatkit_threads",
+    metadata,
+    _id("id", primary_key=True),
+    _id("user_id", nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("data", Text, nullable=False),
+    Index("ix_chatkit_threads_user_id_created_at_id", "user_id", "created_at", "id"),
+    Index("ix_chatkit_threads_created_at", "created_at"),
+)
+
+items = Table(
+    "chatkit_items",
+    metadata,
+    _id("thread_id", ForeignKey("chatkit_threads.id", ondelete="CASCADE"), primary_key=True),
+    _id("id", primary_key=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("data", Text, nullable=False),
+    Index("ix_chatkit_items_thread_id_created_at_id", "thread_id", "created_at", "id"),
+)
+
+attachments = Table(
+    "chatkit_attachments",
+    metadata,
+    _id("id", primary_key=True),
+    _id("user_id", nullable=False),
+    _id("thread_id", ForeignKey("chatkit_threads.id", ondelete="CASCADE"), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("data", Text, nullable=False),
+    Index("ix_chatkit_attachments_user_id", "user_id"),
+    Index("ix_chatkit_attachments_thread_id", "thread_id"),
+    Index("ix_chatkit_attachments_created_at", "created_at"),
+)
+
+feedback = Table(
+    "chatkit_feedback",
+    metadata,
+    Column(
+        "id",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    _id("thread_id", ForeignKey("chatkit_threads.id", ondelete="CASCADE"), nullable=False),
+    _id("user_id", nullable=False),
+    Column("item_ids", Text, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_chatkit_feedback_thread_id_created_at", "thread_id", "created_at"),
+)

@@ -1,0 +1,530 @@
+"""A fake OpenAI-compatible HTTP server for tests: real sockets on 127.0.0.1, no network.
+
+It speaks streamed ``POST /v1/responses`` (Responses API) and ``POST /v1/chat/completions``
+(Chat Completions) as Server-Sent Events, ``POST /v1/audio/transcriptions`` and
+``GET /v1/models``. Each request takes the next queued ``Reply`` (or ``default_reply``),
+which says what to send: text streamed token by token, tool calls, an error status, a
+stall before the first token or between tokens, a cut or a malformed chunk mid-stream.
+
+Every request is recorded (method, path, headers, body) with its connection, and every
+connection records when it opened and closed, so tests can assert what reached the
+model and that a cancelled stream really closed its HTTP connection.
+
+    with FakeOpenAIServer() as fake:
+        fake.enqueue(Reply(text="Hi there"), Reply(status=429))
+        settings = Settings(model="openai-compatible:m", model_base_url=fake.url)
+
+The server runs its own event loop in a thread, so it serves an app under test whether
+that runs in the test's loop, in a uvicorn thread or in a subprocess. Every response
+carries ``Connection: close``: one connection per request keeps the records simple.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+HTTP_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    404: "invalid_request_error",
+    429: "rate_limit_exceeded",
+}
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A function call the fake model asks for."""
+
+    name: str
+    arguments: dict[str, Any] | str = field(default_factory=dict)
+    call_id: str = "call_1"
+
+    @property
+    def arguments_json(self) -> str:
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return json.dumps(self.arguments)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the fake server sends for one request."""
+
+    text: str = "Hello from the fake model."
+    tool_calls: tuple[ToolCall, ...] = ()
+    status: int = 200
+    """Answer with this HTTP status and an OpenAI-style JSON error body (401, 429, 500...)."""
+    error_message: str = "fake failure"
+    first_token_delay: float = 0.0
+    """Seconds to stall after the headers, before the first event."""
+    token_delay: float = 0.0
+    """Seconds to stall between text tokens."""
+    stall_after_tokens: int | None = None
+    """Stall (until the client goes away) after this many text tokens."""
+    cut_after_tokens: int | None = None
+    """Close the connection after this many text tokens, without ending the body."""
+    malformed_after_tokens: int | None = None
+    """Send a chunk that is not JSON after this many text tokens."""
+    transcript: str = "transcribed text"
+
+    def tokens(self) -> list[str]:
+        """The text split into word tokens, each keeping its following space."""
+        words = self.text.split(" ")
+        return [word + " " for word in words[:-1]] + [words[-1]] if self.text else []
+
+
+@dataclass
+class ConnectionRecord:
+    """One TCP connection to the fake server."""
+
+    number: int
+    opened_at: float
+    closed_at: float | None = None
+    closed_by: str | None = None  # "client" (EOF seen) or "server"
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+@dataclass
+class RecordedRequest:
+    """One HTTP request the fake server received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    connection: ConnectionRecord
+    received_at: float
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+
+class _ClientGone(Exception):
+    """The client closed the connection while a response was being written."""
+
+
+class FakeOpenAIServer:
+    """A threaded fake of the OpenAI HTTP API. Use as a context manager or start()/stop()."""
+
+    def __init__(self, default_reply: Reply | None = None) -> None:
+        self.default_reply = default_reply or Reply()
+        self.requests: list[RecordedRequest] = []
+        self.connections: list[ConnectionRecord] = []
+        self._replies: deque[Reply] = deque()
+        self._lock = threading.Lock()
+        self._numbers = itertools.count(1)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self.port = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> FakeOpenAIServer:
+        self._thread = threading.Thread(target=self._run, name="fake-openai", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("fake OpenAI server did not start")
+        return self
+
+    def stop(self) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        loop.call_soon_threadsafe(self._shutdown)
+        if self._thread is not None:
+            self._thread.join(10)
+        self._loop = None
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Base URL for an OpenAI client (ends in ``/v1``)."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    # -- configuration and records ---------------------------------------------------------
+    def enqueue(self, *replies: Reply) -> None:
+        """Queue replies for the next requests, in order; then ``default_reply`` applies."""
+        with self._lock:
+            self._replies.extend(replies)
+
+    def requests_to(self, path_suffix: str) -> list[RecordedRequest]:
+        return [request for request in list(self.requests) if request.path.endswith(path_suffix)]
+
+    @property
+    def model_requests(self) -> list[RecordedRequest]:
+        """Requests to ``/responses`` and ``/chat/completions``, oldest first."""
+        return [
+            request
+            for request in list(self.requests)
+            if request.path.endswith(("/responses", "/chat/completions"))
+        ]
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+        """Poll ``predicate`` until it holds or ``timeout`` seconds pass."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.01)
+        return predicate()
+
+    def _next_reply(self) -> Reply:
+        with self._lock:
+            return self._replies.popleft() if self._replies else self.default_reply
+
+    # -- server loop -----------------------------------------------------------------------
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        self._server = loop.run_until_complete(
+            asyncio.start_server(self._handle, "127.0.0.1", 0)
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            loop.close()
+
+    def _shutdown(self) -> None:
+        assert self._loop is not None
+        if self._server is not None:
+            self._server.close()
+        self._loop.stop()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        record = ConnectionRecord(number=next(self._numbers), opened_at=time.monotonic())
+        self.connections.append(record)
+        try:
+            request = await self._read_request(reader, record)
+            if request is not None:
+                self.requests.append(request)
+                await _Exchange(request, reader, writer, record).answer(self._next_reply())
+        except (_ClientGone, ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            if record.closed_at is None:
+                record.closed_at = time.monotonic()
+                record.closed_by = "server"
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _read_request(
+        self, reader: asyncio.StreamReader, record: ConnectionRecord
+    ) -> RecordedRequest | None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            return None
+        lines = head.decode("latin-1").split("\r\n")
+        method, path, _version = lines[0].split(" ", 2)
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            if ":" in line:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0") or 0)
+        body = await reader.readexactly(length) if length else b""
+        return RecordedRequest(method, path, headers, body, record, time.monotonic())
+
+
+class _Exchange:
+    """Writes the response to one request, watching for the client to go away."""
+
+    def __init__(
+        self,
+        request: RecordedRequest,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        record: ConnectionRecord,
+    ) -> None:
+        self.request = request
+        self.reader = reader
+        self.writer = writer
+        self.record = record
+        self.gone = asyncio.ensure_future(self._watch_eof())
+        self.sequence = itertools.count()
+
+    async def _watch_eof(self) -> None:
+        with contextlib.suppress(ConnectionError):
+            while await self.reader.read(4096):
+                pass
+        if self.record.closed_at is None:
+            self.record.closed_at = time.monotonic()
+            self.record.closed_by = "client"
+
+    async def answer(self, reply: Reply) -> None:
+        try:
+            path = self.request.path.split("?", 1)[0]
+            if self.request.method == "GET" and path.endswith("/models"):
+                await self._json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+            elif self.request.method != "POST":
+                await self._json(405, {"error": {"message": "method not allowed"}})
+            elif reply.status != 200:
+                await self._error(reply)
+            elif path.endswith("/chat/completions"):
+                await self._chat_completions(reply)
+            elif path.endswith("/responses"):
+                await self._responses(reply)
+            elif path.endswith("/audio/transcriptions"):
+                await self._json(200, {"text": reply.transcript})
+            else:
+                await self._json(404, {"error": {"message": f"no route {path}"}})
+        finally:
+            self.gone.cancel()
+
+    # -- plain responses -------------------------------------------------------------------
+    async def _json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        payload = json.dumps(body).encode()
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+        head = (
+            f"HTTP/1.1 {status} {HTTP_REASONS.get(status, 'Status')}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+            f"Connection: close\r\n{extra}\r\n"
+        )
+        await self._write(head.encode() + payload)
+
+    async def _error(self, reply: Reply) -> None:
+        body = {
+            "error": {
+                "message": reply.error_message,
+                "type": ERROR_TYPES.get(reply.status, "server_error"),
+                "param": None,
+                "code": None,
+            }
+        }
+        await self._json(reply.status, body, {"x-request-id": f"req_fake_{self.record.number}", "retry-after": "0"})
+
+    # -- streaming helpers -----------------------------------------------------------------
+    async def _write(self, data: bytes) -> None:
+        if self.gone.done():
+            raise _ClientGone
+        self.writer.write(data)
+        try:
+            await self.writer.drain()
+        except ConnectionError as exc:
+            raise _ClientGone from exc
+
+    async def _start_stream(self) -> None:
+        await self._write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            b"Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\nConnection: close\r\n"
+            + f"x-request-id: req_fake_{self.record.number}\r\n\r\n".encode()
+        )
+
+    async def _chunk(self, data: bytes) -> None:
+        await self._write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+
+    async def _end_stream(self) -> None:
+        await self._write(b"0\r\n\r\n")
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, or stop early (raising ``_ClientGone``) when the client goes away."""
+        if seconds <= 0:
+            return
+        await asyncio.wait({self.gone}, timeout=seconds)
+        if self.gone.done():
+            raise _ClientGone
+
+    async def _stall_forever(self) -> None:
+        await asyncio.wait({self.gone})
+        raise _ClientGone
+
+    async def _before_token(self, reply: Reply, index: int) -> bool:
+        """Apply the reply's stalls and faults before text token ``index``; False: stop."""
+        if index == 0:
+            await self._sleep(reply.first_token_delay)
+        elif reply.token_delay:
+            await self._sleep(reply.token_delay)
+        if reply.stall_after_tokens is not None and index == reply.stall_after_tokens:
+            await self._stall_forever()
+        if reply.cut_after_tokens is not None and index == reply.cut_after_tokens:
+            self.writer.transport.abort()
+            return False
+        if reply.malformed_after_tokens is not None and index == reply.malformed_after_tokens:
+            await self._chunk(b'data: {"choices": [ this is not json\n\n')
+            await self._chunk(b"event: response.output_text.delta\ndata: {not json\n\n")
+            await self._end_stream()
+            return False
+        return True
+
+    # -- Chat Completions ------------------------------------------------------------------
+    async def _chat_completions(self, reply: Reply) -> None:
+        body = self.request.json()
+        model = body.get("model", "fake-model")
+        await self._start_stream()
+        completion_id = f"chatcmpl-fake{self.record.number}"
+
+        async def send(delta: dict[str, Any], finish: str | None = None) -> None:
+            chunk = {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+            await self._chunk(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+
+        tokens = reply.tokens()
+        for index, token in enumerate(tokens):
+            if not await self._before_token(reply, index):
+                return
+            delta: dict[str, Any] = {"content": token}
+            if index == 0:
+                delta["role"] = "assistant"
+            await send(delta)
+        if not await self._before_token(reply, len(tokens)):
+            return
+        for position, call in enumerate(reply.tool_calls):
+            await send(
+                {
+                    "tool_calls": [
+                        {
+                            "index": position,
+                            "id": call.call_id,
+                            "type": "function",
+                            "function": {"name": call.name, "arguments": ""},
+                        }
+                    ]
+                }
+            )
+            await send({"tool_calls": [{"index": position, "function": {"arguments": call.arguments_json}}]})
+        await send({}, "tool_calls" if reply.tool_calls else "stop")
+        usage = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [],
+            "usage": {"prompt_tokens": 10, "completion_tokens": len(tokens), "total_tokens": 10 + len(tokens)},
+        }
+        await self._chunk(b"data: " + json.dumps(usage).encode() + b"\n\n")
+        await self._chunk(b"data: [DONE]\n\n")
+        await self._end_stream()
+
+    # -- Responses API ---------------------------------------------------------------------
+    async def _event(self, kind: str, payload: dict[str, Any]) -> None:
+        data = {"type": kind, "sequence_number": next(self.sequence), **payload}
+        await self._chunk(f"event: {kind}\ndata: ".encode() + json.dumps(data).encode() + b"\n\n")
+
+    async def _responses(self, reply: Reply) -> None:
+        body = self.request.json()
+        number = self.record.number
+        response = {
+            "id": f"resp_fake{number}",
+            "object": "response",
+            "created_at": int(time.time()),
+            "status": "in_progress",
+            "model": body.get("model", "fake-model"),
+            "output": [],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "top_p": 1.0,
+            "temperature": 1.0,
+        }
+        await self._start_stream()
+        await self._event("response.created", {"response": response})
+        await self._event("response.in_progress", {"response": response})
+        output: list[dict[str, Any]] = []
+        tokens = reply.tokens()
+        if tokens:
+            message_id = f"msg_fake{number}"
+            message: dict[str, Any] = {
+                "id": message_id,
+                "type": "message",
+                "role": "assistant",
+                "status": "in_progress",
+                "content": [],
+            }
+            await self._event("response.output_item.added", {"output_index": 0, "item": message})
+            part = {"type": "output_text", "text": "", "annotations": []}
+            where = {"item_id": message_id, "output_index": 0, "content_index": 0}
+            await self._event("response.content_part.added", {**where, "part": part})
+            for index, token in enumerate(tokens):
+                if not await self._before_token(reply, index):
+                    return
+                await self._event("response.output_text.delta", {**where, "delta": token, "logprobs": []})
+            if not await self._before_token(reply, len(tokens)):
+                return
+            done_part = {"type": "output_text", "text": reply.text, "annotations": []}
+            await self._event("response.output_text.done", {**where, "text": reply.text, "logprobs": []})
+            await self._event("response.content_part.done", {**where, "part": done_part})
+            message = {**message, "status": "completed", "content": [done_part]}
+            await self._event("response.output_item.done", {"output_index": 0, "item": message})
+            output.append(message)
+        elif not await self._before_token(reply, 0):
+            return
+        for call in reply.tool_calls:
+            index = len(output)
+            item = {
+                "id": f"fc_fake{number}_{index}",
+                "type": "function_call",
+                "call_id": call.call_id,
+                "name": call.name,
+                "arguments": "",
+                "status": "in_progress",
+            }
+            await self._event("response.output_item.added", {"output_index": index, "item": item})
+            where = {"item_id": item["id"], "output_index": index}
+            await self._event("response.function_call_arguments.delta", {**where, "delta": call.arguments_json})
+            await self._event("response.function_call_arguments.done", {**where, "arguments": call.arguments_json})
+            item = {**item, "arguments": call.arguments_json, "status": "completed"}
+            await self._event("response.output_item.done", {"output_index": index, "item": item})
+            output.append(item)
+        usage = {
+            "input_tokens": 10,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": len(tokens),
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 10 + len(tokens),
+        }
+        completed = {**response, "status": "completed", "output": output, "usage": usage}
+        await self._event("response.completed", {"response": completed})
+        await self._end_stream()
+
+
+@contextlib.contextmanager
+def fake_openai_server(default_reply: Reply | None = None) -> Iterator[FakeOpenAIServer]:
+    """Start a ``FakeOpenAIServer`` for the length of a ``with`` block."""
+    server = FakeOpenAIServer(default_reply)
+    with server:
+        yield server
