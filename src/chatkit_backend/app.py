@@ -67,9 +67,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if isinstance(server_store, BackendStore):
             await server_store.open()
+        stop_pruning = _start_pruning(settings, attachment_store)
         try:
             yield
         finally:
+            await stop_pruning()
             if responder is not None:
                 await responder.aclose()
             await limiter.aclose()
@@ -143,6 +145,12 @@ def _attachment_store(settings: Settings, store: BackendStore) -> Any:
     from chatkit_backend.attachments import attachment_store_from_settings
 
     return attachment_store_from_settings(settings, store)
+
+
+def _start_pruning(settings: Settings, attachment_store: Any) -> Callable[[], Awaitable[None]]:
+    from chatkit_backend.attachments import start_pruning
+
+    return start_pruning(settings, attachment_store)
 
 
 def _include_optional_routers(app: FastAPI, settings: Settings, attachment_store: Any) -> None:

@@ -161,8 +161,14 @@ class Settings(BaseSettings):
     jwt_audience: str | None = Field(None, description="Required `aud` claim.")
     jwt_issuer: str | None = Field(None, description="Required `iss` claim.")
     jwt_user_claim: str = Field("sub", description="Claim that holds the user id.")
+    jwt_tenant_claim: str | None = Field(
+        None, description="Claim that holds the tenant id; when set, tokens without it are refused."
+    )
     jwt_leeway: int = Field(0, ge=0, description="Seconds of clock skew allowed on `exp`/`nbf`.")
     user_header: str = Field("X-User-Id", description="Header holding the user id in `header` mode.")
+    tenant_header: str | None = Field(
+        None, description="Header holding the tenant id in `header` mode; when set, it is required."
+    )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["127.0.0.1", "::1"],
         description="Addresses (or CIDR) allowed to set the user header, a JSON list.",
@@ -170,6 +176,9 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(0, ge=0, description="Requests per user per minute; 0: no limit.")
     max_concurrent_streams: int = Field(0, ge=0, description="Open streams per user; 0: no limit.")
     redis_url: str | None = Field(None, description="Redis URL for limits shared across processes.")
+    redis_prefix: str = Field(
+        "chatkit:", description="Prefix of every Redis key, so several deployments can share one Redis."
+    )
 
     # -- validators ---------------------------------------------------------------------
     @field_validator("cors_origins", "allowed_mime_types", "jwt_algorithms", "trusted_proxies", mode="before")
@@ -289,7 +298,8 @@ def describe_validation_error(exc: ValidationError) -> str:
             variable = name if name.isupper() else f"CHATKIT_{name.upper()}"
             value = error.get("input")
             shown = "" if isinstance(value, dict) or value is None else f" (got {value!r})"
-            lines.append(f"{variable}: {error['msg']}{shown}")
+            message = str(error["msg"]).removeprefix("Value error, ")
+            lines.append(f"{variable}: {message}{shown}")
         else:
             lines.append(str(error["msg"]).removeprefix("Value error, "))
     return "invalid settings:\n  " + "\n  ".join(lines)

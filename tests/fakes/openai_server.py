@@ -121,6 +121,16 @@ class RecordedRequest:
         return json.loads(self.body)
 
     @property
+    def is_streamed(self) -> bool:
+        """A model request asking for a stream (other requests never take queued replies)."""
+        if not self.path.endswith(("/responses", "/chat/completions")):
+            return True
+        try:
+            return bool(self.json().get("stream"))
+        except (ValueError, AttributeError):
+            return False
+
+    @property
     def text(self) -> str:
         return self.body.decode("utf-8", errors="replace")
 
@@ -134,6 +144,8 @@ class FakeOpenAIServer:
 
     def __init__(self, default_reply: Reply | None = None) -> None:
         self.default_reply = default_reply or Reply()
+        self.completion_reply = Reply(text="A fake title")
+        """What non-streamed model requests get (titles): not taken from the queue."""
         self.requests: list[RecordedRequest] = []
         self.connections: list[ConnectionRecord] = []
         self._replies: deque[Reply] = deque()
@@ -184,11 +196,20 @@ class FakeOpenAIServer:
 
     @property
     def model_requests(self) -> list[RecordedRequest]:
-        """Requests to ``/responses`` and ``/chat/completions``, oldest first."""
+        """Streamed requests to ``/responses`` and ``/chat/completions`` (replies), oldest first."""
         return [
             request
             for request in list(self.requests)
-            if request.path.endswith(("/responses", "/chat/completions"))
+            if request.path.endswith(("/responses", "/chat/completions")) and request.is_streamed
+        ]
+
+    @property
+    def completion_requests(self) -> list[RecordedRequest]:
+        """Non-streamed model requests (such as titles), oldest first."""
+        return [
+            request
+            for request in list(self.requests)
+            if request.path.endswith(("/responses", "/chat/completions")) and not request.is_streamed
         ]
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
@@ -236,7 +257,8 @@ class FakeOpenAIServer:
             request = await self._read_request(reader, record)
             if request is not None:
                 self.requests.append(request)
-                await _Exchange(request, reader, writer, record).answer(self._next_reply())
+                reply = self._next_reply() if request.is_streamed else self.completion_reply
+                await _Exchange(request, reader, writer, record).answer(reply)
         except (_ClientGone, ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -300,10 +322,13 @@ class _Exchange:
                 await self._json(405, {"error": {"message": "method not allowed"}})
             elif reply.status != 200:
                 await self._error(reply)
-            elif path.endswith("/chat/completions"):
+            elif path.endswith("/chat/completions") and self.request.is_streamed:
                 await self._chat_completions(reply)
-            elif path.endswith("/responses"):
+            elif path.endswith("/responses") and self.request.is_streamed:
                 await self._responses(reply)
+            elif path.endswith(("/chat/completions", "/responses")):
+                await self._sleep(reply.first_token_delay)
+                await self._json(200, self._completion(path, reply))
             elif path.endswith("/audio/transcriptions"):
                 await self._json(200, {"text": reply.transcript})
             else:
@@ -385,6 +410,50 @@ class _Exchange:
             await self._end_stream()
             return False
         return True
+
+    def _completion(self, path: str, reply: Reply) -> dict[str, Any]:
+        """A whole (non-streamed) answer holding ``reply.text``."""
+        model = self.request.json().get("model", "fake-model")
+        if path.endswith("/chat/completions"):
+            return {
+                "id": f"chatcmpl-fake{self.record.number}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": reply.text},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13},
+            }
+        message = {
+            "id": f"msg_fake{self.record.number}",
+            "type": "message",
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": reply.text, "annotations": []}],
+        }
+        return {
+            "id": f"resp_fake{self.record.number}",
+            "object": "response",
+            "created_at": int(time.time()),
+            "status": "completed",
+            "model": model,
+            "output": [message],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "usage": {
+                "input_tokens": 10,
+                "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens": 3,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": 13,
+            },
+        }
 
     # -- Chat Completions ------------------------------------------------------------------
     async def _chat_completions(self, reply: Reply) -> None:

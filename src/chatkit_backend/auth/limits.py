@@ -1,19 +1,27 @@
-"""Per-user limits: requests per minute and concurrent streams."""
+"""Per-user limits: requests per minute and concurrent streams.
+
+Both count per user, and per tenant when the context has one (``alice`` of tenant ``a``
+and ``alice`` of tenant ``b`` have separate budgets). ``InProcessLimiter`` counts inside
+one process; ``RedisLimiter`` (``CHATKIT_REDIS_URL``) shares the counts across processes
+and machines.
+"""
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
+from urllib.parse import quote
 
-from chatkit_backend.context import RequestContext
 from chatkit_backend.settings import Settings
 
 Release = Callable[[], Awaitable[None]]
+WINDOW_SECONDS = 60.0
+STREAM_RETRY_AFTER = 2
 
 
 class Limiter(Protocol):
-    async def check_request(self, context: RequestContext) -> None:
+    async def check_request(self, context: Any) -> None:
         """Raise ``RateLimitedError`` when the user is over the per-minute budget."""
 
-    async def acquire_stream(self, context: RequestContext) -> Release:
+    async def acquire_stream(self, context: Any) -> Release:
         """Take a stream slot (or raise ``RateLimitedError``); call the result to give it back."""
         ...
 
@@ -21,19 +29,47 @@ class Limiter(Protocol):
 
 
 class NoLimiter:
-    async def check_request(self, context: RequestContext) -> None:
+    """No limits (both settings are 0)."""
+
+    async def check_request(self, context: Any) -> None:
         return None
 
-    async def acquire_stream(self, context: RequestContext) -> Release:
-        return _noop
+    async def acquire_stream(self, context: Any) -> Release:
+        return noop_release
 
     async def aclose(self) -> None:
         return None
 
 
-async def _noop() -> None:
+async def noop_release() -> None:
     return None
 
 
+def limit_key(context: Any) -> str:
+    """``alice`` or ``tenant-a/alice``, each part percent-encoded so no two callers share a key."""
+    user = quote(str(context.user_id), safe="")
+    tenant = getattr(context, "tenant_id", None)
+    return f"{quote(str(tenant), safe='')}/{user}" if tenant else user
+
+
+def requests_message(limit: int, retry_after: int) -> str:
+    return f"rate limit exceeded: at most {limit} requests per minute per user; retry in {retry_after} s"
+
+
+def streams_message(limit: int) -> str:
+    noun = "stream" if limit == 1 else "streams"
+    return f"too many open streams: at most {limit} {noun} at once per user; retry when one has finished"
+
+
 def limiter_from_settings(settings: Settings) -> Limiter:
-    return NoLimiter()
+    """No limiter when both limits are 0; Redis when ``CHATKIT_REDIS_URL`` is set; else in-process."""
+    per_minute, streams = settings.rate_limit_per_minute, settings.max_concurrent_streams
+    if not per_minute and not streams:
+        return NoLimiter()
+    if settings.redis_url:
+        from chatkit_backend.auth.redis_limiter import RedisLimiter
+
+        return RedisLimiter(settings.redis_url, per_minute, streams, prefix=settings.redis_prefix)
+    from chatkit_backend.auth.memory_limiter import InProcessLimiter
+
+    return InProcessLimiter(per_minute, streams)

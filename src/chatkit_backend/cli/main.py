@@ -2,7 +2,7 @@
 
 import typer
 
-from chatkit_backend.cli import serve
+from chatkit_backend.cli import attachments, chat, db, serve
 
 app = typer.Typer(
     name="chatkit-backend",
@@ -12,6 +12,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("serve")(serve.serve)
+app.command("chat")(chat.chat)
+app.add_typer(attachments.app, name="attachments")
+app.add_typer(db.app, name="db")
 
 
 def main() -> None:

@@ -42,7 +42,7 @@ def build_chatkit_router(path: str) -> APIRouter:
     ) -> Response:
         body = await read_body(request, settings.max_body_bytes)
         if settings.debug:
-            logger.debug(
+            logger.info(
                 "%s %s headers=%s body=%r",
                 request.method,
                 request.url.path,

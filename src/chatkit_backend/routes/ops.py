@@ -1,9 +1,10 @@
 """Operations endpoints: liveness, readiness, metrics, and (debug only) the route list."""
 
 import asyncio
+from collections.abc import Iterable
+from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, FastAPI, Request, Response, routing
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from chatkit_backend.deps import StoreDep
@@ -34,24 +35,35 @@ def build_ops_router() -> APIRouter:
     return router
 
 
+def route_list(app: FastAPI) -> list[dict[str, object]]:
+    """Every route as path, methods, name and endpoint, through included routers.
+
+    FastAPI 0.16x keeps an included router as one lazy entry in ``app.routes``;
+    ``routing.iter_route_contexts`` flattens them (older versions list routes directly).
+    """
+    iterate = getattr(routing, "iter_route_contexts", None)
+    routes: Iterable[Any] = iterate(app.routes) if iterate is not None else app.routes
+    listed: list[dict[str, object]] = []
+    for route in routes:
+        endpoint = getattr(route, "endpoint", None)
+        listed.append(
+            {
+                "path": getattr(route, "path", None) or str(route),
+                "methods": sorted(getattr(route, "methods", None) or []),
+                "name": getattr(route, "name", None) or "",
+                "endpoint": f"{endpoint.__module__}.{endpoint.__qualname__}"
+                if callable(endpoint) and hasattr(endpoint, "__qualname__")
+                else "",
+            }
+        )
+    return listed
+
+
 def build_debug_router(app: FastAPI) -> APIRouter:
     router = APIRouter()
 
     @router.get("/debug/routes", name="debug_routes")
     async def debug_routes() -> dict[str, list[dict[str, object]]]:
-        routes: list[dict[str, object]] = []
-        for route in app.routes:
-            methods = sorted(getattr(route, "methods", None) or [])
-            routes.append(
-                {
-                    "path": getattr(route, "path", str(route)),
-                    "methods": methods,
-                    "name": getattr(route, "name", ""),
-                    "endpoint": f"{route.endpoint.__module__}.{route.endpoint.__qualname__}"
-                    if isinstance(route, APIRoute)
-                    else "",
-                }
-            )
-        return {"routes": routes}
+        return {"routes": route_list(app)}
 
     return router

@@ -33,6 +33,7 @@ from chatkit.types import (
     ThreadsCreateReq,
     ThreadsCustomActionReq,
     ThreadsDeleteReq,
+    ThreadsListReq,
     ThreadsRetryAfterItemReq,
     ThreadsSyncCustomActionReq,
     UserMessageInput,
@@ -60,6 +61,7 @@ REQUEST_TYPES = sorted(
         for model in ChatKitReq.__args__[0].__args__  # type: ignore[attr-defined]
     }
 )
+MAX_PAGE_LIMIT = 1000
 ATTACHMENTS_NOT_CONFIGURED = (
     "attachments are not configured on this server: set CHATKIT_ATTACHMENTS=true "
     "or pass an attachment store"
@@ -89,11 +91,11 @@ def _request_error(exc: ValidationError) -> BackendError:
     kind = first["type"]
     if kind == "json_invalid":
         return InvalidJSONError(f"body is not valid JSON: {first.get('ctx', {}).get('error', first['msg'])}")
-    if kind == "model_attributes_type" or (kind.endswith("_type") and not first["loc"]):
+    if not first["loc"] and (kind == "model_attributes_type" or kind.endswith("_type")):
         return InvalidRequestError("body must be a JSON object with a 'type' field")
-    if kind == "union_tag_not_found":
+    if kind == "union_tag_not_found" and not first["loc"]:
         return InvalidRequestError("type: field required; expected one of: " + ", ".join(REQUEST_TYPES))
-    if kind == "union_tag_invalid":
+    if kind == "union_tag_invalid" and not first["loc"]:
         tag = first.get("ctx", {}).get("tag", "")
         return InvalidRequestError(
             f"type: unknown request type {tag!r}; expected one of: " + ", ".join(REQUEST_TYPES)
@@ -121,6 +123,8 @@ class Dispatcher:
                 await self._check_streaming(request, context)
                 return Result(request.type, stream=lambda: self._events(request, context))
             await self._check_non_streaming(request, context)
+            if isinstance(request, ThreadsDeleteReq):
+                return Result(request.type, json=await self._delete_thread(request, context))
             body = await self.server._process_non_streaming(request, context)
             return Result(request.type, json=body)
         except StoreNotFoundError as exc:
@@ -208,6 +212,8 @@ class Dispatcher:
                 raise InvalidRequestError(f"params.item_id: item {item_id!r} is not a widget")
 
     async def _check_non_streaming(self, request: ChatKitReq, context: Any) -> None:
+        if isinstance(request, ThreadsListReq | ItemsListReq):
+            _check_page_limit(request)
         match request:
             case ItemsListReq() | ItemsFeedbackReq() | ThreadsDeleteReq():
                 await self._load_thread(request.params.thread_id, context)
@@ -229,3 +235,22 @@ class Dispatcher:
     def _require_attachments(self) -> None:
         if self.server.attachment_store is None:
             raise NotConfiguredError(ATTACHMENTS_NOT_CONFIGURED)
+
+    async def _delete_thread(self, request: ThreadsDeleteReq, context: Any) -> bytes:
+        """Delete a thread, then its attachments' files (listed first: the rows go with it)."""
+        attachments = self.server.attachment_store
+        thread_files = getattr(attachments, "thread_files", None)
+        files = await thread_files(request.params.thread_id, context) if thread_files else []
+        body = await self.server._process_non_streaming(request, context)
+        if files:
+            await attachments.remove_files(files)  # type: ignore[union-attr]
+        return body
+
+
+def _check_page_limit(request: ThreadsListReq | ItemsListReq) -> None:
+    """A page size the stores can serve: 0 or none means the SDK's default, 1..MAX_PAGE_LIMIT."""
+    limit = request.params.limit
+    if limit is not None and not 0 <= limit <= MAX_PAGE_LIMIT:
+        raise InvalidRequestError(
+            f"invalid {request.type} request: params.limit: must be between 1 and {MAX_PAGE_LIMIT}"
+        )

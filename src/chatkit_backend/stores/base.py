@@ -160,10 +160,10 @@ class BackendStore(Store[Any]):
         return generate_id("attachment")
 
     # -- lifecycle --------------------------------------------------------------------
-    async def open(self) -> None:  # noqa: B027
+    async def open(self) -> None:
         """Prepare the store (connect, migrate when configured). Idempotent."""
 
-    async def close(self) -> None:  # noqa: B027
+    async def close(self) -> None:
         """Release connections and files."""
 
     @abstractmethod

@@ -11,6 +11,7 @@ processes never deadlock upgrading a read lock; the busy timeout makes them queu
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import event
@@ -73,6 +74,14 @@ def parse_database_url(url: str) -> URL:
             f"drivers: {ACCEPTED_URLS}"
         )
     raise DatabaseURLError(f"unsupported database URL scheme {parsed.drivername!r}; use {ACCEPTED_URLS}")
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The database file of a SQLite URL (None for PostgreSQL and ``file:`` URIs)."""
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or not database or database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
 
 
 def display_url(url: str | URL) -> str:

@@ -6,7 +6,12 @@ against the SDK catches it, and the app answers 404 either way.
 
 from chatkit.store import NotFoundError as SDKNotFoundError
 
-from chatkit_backend.errors import BadRequestError, BackendError, NotFoundError, ServiceUnavailableError
+from chatkit_backend.errors import (
+    BackendError,
+    BadRequestError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 
 
 class StoreNotFoundError(SDKNotFoundError, NotFoundError):

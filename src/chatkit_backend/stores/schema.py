@@ -5,7 +5,7 @@ on; the Alembic revisions in ``migrations/versions`` create exactly this schema 
 compares them).
 """
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -61,8 +61,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         return as_utc(value)
 
 
-def _id(name: str, **kwargs: Any) -> Column[str]:
-    return Column(name, String(255), **kwargs)
+# Ids compare byte by byte (collation "C" on PostgreSQL, SQLite's default), so ties on
+# created_at break in the same order on every store, whatever the database's locale.
+ID_TYPE = String(255).with_variant(String(255, collation="C"), "postgresql")
+
+
+def _id(name: str, *args: Any, **kwargs: Any) -> Column[str]:
+    return Column(name, ID_TYPE, *args, **kwargs)
 
 
 threads = Table(

@@ -26,6 +26,7 @@ from chatkit_backend.stores.engine import (
     EngineOptions,
     build_engine,
     parse_database_url,
+    sqlite_file,
 )
 from chatkit_backend.stores.schema import VERSION_TABLE
 
@@ -95,17 +96,15 @@ async def _with_engine(url: str, action: Callable[[AsyncEngine], Awaitable[T]]) 
 
 def upgrade(url: str) -> None:
     """Migrate the database at ``url`` to head (creating the tables on an empty database)."""
-    if url.startswith("sqlite"):
-        _make_sqlite_folder(url)
+    path = sqlite_file(parse_database_url(url))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
     asyncio.run(_with_engine(url, upgrade_on))
 
 
 def current(url: str) -> str | None:
-    """The revision the database at ``url`` is at; None for an empty database."""
+    """The revision the database at ``url`` is at; None for an empty (or absent) database."""
+    path = sqlite_file(parse_database_url(url))
+    if path is not None and not path.exists():
+        return None
     return asyncio.run(_with_engine(url, current_on))
-
-
-def _make_sqlite_folder(url: str) -> None:
-    database = parse_database_url(url).database
-    if database and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)

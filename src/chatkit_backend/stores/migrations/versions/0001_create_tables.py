@@ -6,6 +6,7 @@ Create Date: 2026-11-25
 """
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -16,11 +17,13 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _id(name: str, *args: sa.SchemaItem, **kwargs: bool) -> sa.Column[str]:
-    return sa.Column(name, sa.String(255), *args, **kwargs)
+def _id(name: str, *args: sa.ForeignKey, **kwargs: bool) -> sa.Column[str]:
+    """An id column; collation "C" on PostgreSQL so ids compare byte by byte everywhere."""
+    id_type = sa.String(255).with_variant(sa.String(255, collation="C"), "postgresql")
+    return sa.Column(name, id_type, *args, **kwargs)
 
 
-def _time(name: str) -> sa.Column[sa.DateTime]:
+def _time(name: str) -> sa.Column[datetime]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=False)
 
 

@@ -1,0 +1,50 @@
+"""A Python client for any ChatKit backend: ``ChatKitClient`` and its typed errors."""
+
+from chatkit_backend.client.client import DEFAULT_TIMEOUT, ChatKitClient, collect, user_input
+from chatkit_backend.client.errors import (
+    BadRequest,
+    ChatKitError,
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotConfigured,
+    NotFound,
+    PayloadTooLarge,
+    ProtocolError,
+    RateLimited,
+    RequestTimeout,
+    ServerError,
+    ServiceUnavailable,
+    StreamError,
+    TransportError,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from chatkit_backend.client.reply import Reply
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "BadRequest",
+    "ChatKitClient",
+    "ChatKitError",
+    "Conflict",
+    "Forbidden",
+    "InvalidRequest",
+    "MethodNotAllowed",
+    "NotConfigured",
+    "NotFound",
+    "PayloadTooLarge",
+    "ProtocolError",
+    "RateLimited",
+    "Reply",
+    "RequestTimeout",
+    "ServerError",
+    "ServiceUnavailable",
+    "StreamError",
+    "TransportError",
+    "Unauthorized",
+    "UnsupportedMediaType",
+    "collect",
+    "user_input",
+]

@@ -1,0 +1,547 @@
+"""``SQLStore``: one store on SQLAlchemy async Core for SQLite (aiosqlite) and PostgreSQL (asyncpg).
+
+The semantics are in ``chatkit_backend.stores.base``. Pages are keyset queries on
+``(user_id, created_at, id)`` and ``(thread_id, created_at, id)`` indexes; upserts are
+single ``INSERT ... ON CONFLICT`` statements. Writes on SQLite also queue on an
+in-process lock, so concurrent writers of one process wait their turn without spinning
+on the file lock (other processes queue on the busy timeout).
+"""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager, nullcontext
+from datetime import UTC, datetime
+from typing import Any
+
+from chatkit.types import Attachment, FeedbackKind, Page, ThreadItem, ThreadMetadata
+from sqlalchemy import Row, Select, and_, delete, exists, func, select, text, tuple_
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chatkit_backend.stores import codec
+from chatkit_backend.stores.base import (
+    BackendStore,
+    Feedback,
+    OwnedAttachment,
+    OwnedThread,
+    check_feedback_kind,
+    check_page_request,
+    owner_of,
+)
+from chatkit_backend.stores.engine import (
+    WRITE_OPTION,
+    EngineOptions,
+    build_engine,
+    display_url,
+    parse_database_url,
+    sqlite_file,
+)
+from chatkit_backend.stores.errors import (
+    InvalidPageError,
+    SchemaOutOfDateError,
+    StoreNotFoundError,
+    StoreUnavailableError,
+)
+from chatkit_backend.stores.migrations import current_on, head, known_revisions, upgrade_on
+from chatkit_backend.stores.schema import attachments, feedback, items, threads
+
+Insert = Callable[..., Any]
+
+
+class SQLStore(BackendStore):
+    """A store in SQLite or PostgreSQL; constructing it is cheap, it connects on first use."""
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        pool_timeout: float = 10.0,
+        connect_timeout: float = 10.0,
+        busy_timeout_ms: int = 5000,
+        auto_upgrade: bool | None = None,
+    ) -> None:
+        self.url = parse_database_url(database_url)
+        self.display_url = display_url(database_url)
+        self.kind = "sqlite" if self.url.get_backend_name() == "sqlite" else "postgresql"
+        self.auto_upgrade = self.kind == "sqlite" if auto_upgrade is None else auto_upgrade
+        self.options = EngineOptions(
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
+            connect_timeout=connect_timeout,
+            busy_timeout_ms=busy_timeout_ms,
+        )
+        self.engine = build_engine(self.url, self.options)
+        self._insert: Insert = sqlite_insert if self.kind == "sqlite" else postgres_insert
+        self._opened = False
+        self._locks_loop: asyncio.AbstractEventLoop | None = None
+        self._open_lock = asyncio.Lock()
+        self._write_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"SQLStore({self.display_url!r})"
+
+    # -- lifecycle --------------------------------------------------------------------
+    async def open(self) -> None:
+        self._bind_locks()
+        async with self._open_lock:
+            if self._opened:
+                return
+            path = sqlite_file(self.url)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            with self._unavailable_on_errors():
+                if self.auto_upgrade:
+                    await upgrade_on(self.engine)
+                else:
+                    await self._check_schema()
+            self._opened = True
+
+    async def close(self) -> None:
+        self._opened = False
+        await self.engine.dispose()
+
+    async def ping(self) -> None:
+        async with self._read() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def schema_revision(self) -> str | None:
+        """The schema revision of the database (None when empty); does not migrate."""
+        with self._unavailable_on_errors():
+            return await current_on(self.engine)
+
+    async def _check_schema(self) -> None:
+        revision = await current_on(self.engine)
+        needed = head()
+        if revision == needed:
+            return
+        fix = f"run `chatkit-backend db upgrade --database-url {self.display_url}`"
+        if revision is None:
+            message = (
+                f"database schema is at revision none (empty database), this version needs "
+                f"{needed}: {fix}"
+            )
+        elif revision not in known_revisions():
+            message = (
+                f"database schema is at revision {revision}, which this version does not know "
+                f"(a newer chatkit-backend migrated it); this version needs {needed}: run the "
+                "newer version, or restore a backup taken before it migrated"
+            )
+        else:
+            message = f"database schema is at revision {revision}, this version needs {needed}: {fix}"
+        raise SchemaOutOfDateError(message)
+
+    def _bind_locks(self) -> None:
+        """Recreate the asyncio locks when the store moves to another event loop."""
+        loop = asyncio.get_running_loop()
+        if self._locks_loop is not loop:
+            self._locks_loop = loop
+            self._open_lock = asyncio.Lock()
+            self._write_lock = asyncio.Lock()
+
+    # -- connections ------------------------------------------------------------------
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a read transaction (a snapshot on SQLite)."""
+        if not self._opened:
+            await self.open()
+        with self._unavailable_on_errors():
+            async with self.engine.connect() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a write transaction, committed on success."""
+        if not self._opened:
+            await self.open()
+        self._bind_locks()
+        queue = self._write_lock if self.kind == "sqlite" else nullcontext()
+        with self._unavailable_on_errors():
+            async with queue, self.engine.connect() as conn:
+                await conn.execution_options(**{WRITE_OPTION: True})
+                async with conn.begin():
+                    yield conn
+
+    @contextmanager
+    def _unavailable_on_errors(self) -> Iterator[None]:
+        """Turn "cannot reach or lock the database" into StoreUnavailableError (503)."""
+        try:
+            yield
+        except PoolTimeoutError:
+            raise StoreUnavailableError(
+                f"no database connection became free within {self.options.pool_timeout:g} s "
+                f"(pool size {self.options.pool_size} + {self.options.max_overflow})"
+            ) from None
+        except OperationalError as exc:
+            if "database is locked" in str(exc.orig):
+                raise StoreUnavailableError(
+                    f"the SQLite database stayed locked past the busy timeout "
+                    f"({self.options.busy_timeout_ms} ms)"
+                ) from None
+            if exc.connection_invalidated or self.kind == "postgresql":
+                raise StoreUnavailableError(
+                    f"cannot reach the database at {self.display_url}: {type(exc.orig).__name__}"
+                ) from None
+            raise
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise StoreUnavailableError(
+                    f"lost the connection to the database at {self.display_url}"
+                ) from None
+            raise
+        except (OSError, TimeoutError) as exc:
+            raise StoreUnavailableError(
+                f"cannot reach the database at {self.display_url}: {type(exc).__name__}"
+            ) from None
+
+    # -- helpers ----------------------------------------------------------------------
+    async def _owned_thread_exists(
+        self, conn: AsyncConnection, thread_id: str, user_id: str, *, lock: str | None = None
+    ) -> bool:
+        """Whether the user owns the thread; on PostgreSQL, ``lock`` keeps it from changing."""
+        query = select(threads.c.id).where(threads.c.id == thread_id, threads.c.user_id == user_id)
+        if lock == "share":
+            query = query.with_for_update(read=True, key_share=True)
+        elif lock == "update":
+            query = query.with_for_update()
+        return (await conn.execute(query)).first() is not None
+
+    async def _require_thread(
+        self, conn: AsyncConnection, thread_id: str, user_id: str, *, lock: str | None = None
+    ) -> None:
+        if not await self._owned_thread_exists(conn, thread_id, user_id, lock=lock):
+            raise StoreNotFoundError(f"thread {thread_id!r} not found")
+
+    @staticmethod
+    def _page(
+        query: Select[Any],
+        key: tuple[Any, Any],
+        cursor: tuple[datetime, str] | None,
+        limit: int,
+        order: str,
+    ) -> Select[Any]:
+        """A keyset page: rows after ``cursor`` in ``order``, one past ``limit``."""
+        created_at, row_id = key
+        if cursor is not None:
+            position = tuple_(created_at, row_id)
+            query = query.where(position > cursor if order == "asc" else position < cursor)
+        if order == "asc":
+            query = query.order_by(created_at.asc(), row_id.asc())
+        else:
+            query = query.order_by(created_at.desc(), row_id.desc())
+        return query.limit(limit + 1)
+
+    @staticmethod
+    def _to_page(rows: Sequence[Row[Any]], limit: int, parse: Callable[[str], Any]) -> Page[Any]:
+        data = [parse(row.data) for row in rows[:limit]]
+        has_more = len(rows) > limit
+        return Page(data=data, has_more=has_more, after=data[-1].id if has_more else None)
+
+    def _item_values(self, thread_id: str, item: ThreadItem) -> dict[str, Any]:
+        return {
+            "thread_id": thread_id,
+            "id": item.id,
+            "created_at": item.created_at,
+            "type": item.type,
+            "data": codec.dump_item(item),
+        }
+
+    def _upsert_items(self) -> Any:
+        insert = self._insert(items)
+        return insert.on_conflict_do_update(
+            index_elements=[items.c.thread_id, items.c.id],
+            set_={
+                "created_at": insert.excluded.created_at,
+                "type": insert.excluded.type,
+                "data": insert.excluded.data,
+            },
+        )
+
+    # -- threads ----------------------------------------------------------------------
+    async def load_thread(self, thread_id: str, context: Any) -> ThreadMetadata:
+        user_id = owner_of(context)
+        async with self._read() as conn:
+            data = await conn.scalar(
+                select(threads.c.data).where(threads.c.id == thread_id, threads.c.user_id == user_id)
+            )
+        if data is None:
+            raise StoreNotFoundError(f"thread {thread_id!r} not found")
+        return codec.load_thread(data)
+
+    async def save_thread(self, thread: ThreadMetadata, context: Any) -> None:
+        user_id = owner_of(context)
+        insert = self._insert(threads).values(
+            id=thread.id,
+            user_id=user_id,
+            created_at=thread.created_at,
+            data=codec.dump_thread(thread),
+        )
+        upsert = insert.on_conflict_do_update(
+            index_elements=[threads.c.id],
+            set_={"created_at": insert.excluded.created_at, "data": insert.excluded.data},
+            where=threads.c.user_id == insert.excluded.user_id,
+        ).returning(threads.c.id)
+        async with self._write() as conn:
+            saved = (await conn.execute(upsert)).first()
+        if saved is None:
+            raise StoreNotFoundError(f"thread {thread.id!r} not found")
+
+    async def load_threads(
+        self, limit: int, after: str | None, order: str, context: Any
+    ) -> Page[ThreadMetadata]:
+        check_page_request(limit, order)
+        user_id = owner_of(context)
+        async with self._read() as conn:
+            cursor = None
+            if after is not None:
+                created_at = await conn.scalar(
+                    select(threads.c.created_at).where(
+                        threads.c.id == after, threads.c.user_id == user_id
+                    )
+                )
+                if created_at is None:
+                    raise InvalidPageError(f"after: no thread {after!r} to continue from")
+                cursor = (created_at, after)
+            query = self._page(
+                select(threads.c.data).where(threads.c.user_id == user_id),
+                (threads.c.created_at, threads.c.id),
+                cursor,
+                limit,
+                order,
+            )
+            rows = (await conn.execute(query)).all()
+        return self._to_page(rows, limit, codec.load_thread)
+
+    async def delete_thread(self, thread_id: str, context: Any) -> None:
+        user_id = owner_of(context)
+        async with self._write() as conn:
+            if not await self._owned_thread_exists(conn, thread_id, user_id, lock="update"):
+                return
+            for table in (feedback, attachments, items):
+                await conn.execute(delete(table).where(table.c.thread_id == thread_id))
+            await conn.execute(delete(threads).where(threads.c.id == thread_id))
+
+    # -- items ------------------------------------------------------------------------
+    async def load_thread_items(
+        self, thread_id: str, after: str | None, limit: int, order: str, context: Any
+    ) -> Page[ThreadItem]:
+        check_page_request(limit, order)
+        user_id = owner_of(context)
+        async with self._read() as conn:
+            cursor = None
+            if after is None:
+                await self._require_thread(conn, thread_id, user_id)
+            else:
+                found = (
+                    await conn.execute(
+                        select(threads.c.id, items.c.created_at)
+                        .select_from(threads)
+                        .outerjoin(items, and_(items.c.thread_id == threads.c.id, items.c.id == after))
+                        .where(threads.c.id == thread_id, threads.c.user_id == user_id)
+                    )
+                ).first()
+                if found is None:
+                    raise StoreNotFoundError(f"thread {thread_id!r} not found")
+                if found.created_at is None:
+                    raise InvalidPageError(f"after: no item {after!r} in thread {thread_id!r}")
+                cursor = (found.created_at, after)
+            query = self._page(
+                select(items.c.data).where(items.c.thread_id == thread_id),
+                (items.c.created_at, items.c.id),
+                cursor,
+                limit,
+                order,
+            )
+            rows = (await conn.execute(query)).all()
+        return self._to_page(rows, limit, codec.load_item)
+
+    async def add_thread_item(self, thread_id: str, item: ThreadItem, context: Any) -> None:
+        await self.add_thread_items(thread_id, [item], context)
+
+    async def add_thread_items(
+        self, thread_id: str, items_to_add: list[ThreadItem], context: Any
+    ) -> None:
+        user_id = owner_of(context)
+        values = [self._item_values(thread_id, item) for item in items_to_add]
+        async with self._write() as conn:
+            await self._require_thread(conn, thread_id, user_id, lock="share")
+            if values:
+                await conn.execute(self._upsert_items(), values)
+
+    async def save_item(self, thread_id: str, item: ThreadItem, context: Any) -> None:
+        await self.add_thread_items(thread_id, [item], context)
+
+    async def load_item(self, thread_id: str, item_id: str, context: Any) -> ThreadItem:
+        user_id = owner_of(context)
+        owned = exists().where(threads.c.id == thread_id, threads.c.user_id == user_id)
+        async with self._read() as conn:
+            data = await conn.scalar(
+                select(items.c.data).where(
+                    items.c.thread_id == thread_id, items.c.id == item_id, owned
+                )
+            )
+        if data is None:
+            raise StoreNotFoundError(f"item {item_id!r} not found in thread {thread_id!r}")
+        return codec.load_item(data)
+
+    async def delete_thread_item(self, thread_id: str, item_id: str, context: Any) -> None:
+        user_id = owner_of(context)
+        owned = exists().where(threads.c.id == thread_id, threads.c.user_id == user_id)
+        async with self._write() as conn:
+            await conn.execute(
+                delete(items).where(items.c.thread_id == thread_id, items.c.id == item_id, owned)
+            )
+
+    # -- attachments ------------------------------------------------------------------
+    async def save_attachment(self, attachment: Attachment, context: Any) -> None:
+        user_id = owner_of(context)
+        insert = self._insert(attachments).values(
+            id=attachment.id,
+            user_id=user_id,
+            thread_id=attachment.thread_id,
+            created_at=datetime.now(UTC),
+            data=codec.dump_attachment(attachment),
+        )
+        upsert = insert.on_conflict_do_update(
+            index_elements=[attachments.c.id],
+            set_={"thread_id": insert.excluded.thread_id, "data": insert.excluded.data},
+            where=attachments.c.user_id == insert.excluded.user_id,
+        ).returning(attachments.c.id)
+        async with self._write() as conn:
+            if attachment.thread_id is not None:
+                await self._require_thread(conn, attachment.thread_id, user_id, lock="share")
+            saved = (await conn.execute(upsert)).first()
+        if saved is None:
+            raise StoreNotFoundError(f"attachment {attachment.id!r} not found")
+
+    async def load_attachment(self, attachment_id: str, context: Any) -> Attachment:
+        user_id = owner_of(context)
+        async with self._read() as conn:
+            data = await conn.scalar(
+                select(attachments.c.data).where(
+                    attachments.c.id == attachment_id, attachments.c.user_id == user_id
+                )
+            )
+        if data is None:
+            raise StoreNotFoundError(f"attachment {attachment_id!r} not found")
+        return codec.load_attachment(data)
+
+    async def delete_attachment(self, attachment_id: str, context: Any) -> None:
+        user_id = owner_of(context)
+        async with self._write() as conn:
+            await conn.execute(
+                delete(attachments).where(
+                    attachments.c.id == attachment_id, attachments.c.user_id == user_id
+                )
+            )
+
+    # -- feedback ---------------------------------------------------------------------
+    async def save_feedback(
+        self, thread_id: str, item_ids: list[str], kind: FeedbackKind, context: Any
+    ) -> None:
+        check_feedback_kind(kind)
+        user_id = owner_of(context)
+        async with self._write() as conn:
+            await self._require_thread(conn, thread_id, user_id, lock="share")
+            wanted = set(item_ids)
+            found = set(
+                (
+                    await conn.scalars(
+                        select(items.c.id).where(
+                            items.c.thread_id == thread_id, items.c.id.in_(wanted)
+                        )
+                    )
+                ).all()
+            )
+            missing = sorted(wanted - found)
+            if missing:
+                raise StoreNotFoundError(
+                    f"item {missing[0]!r} not found in thread {thread_id!r}"
+                )
+            await conn.execute(
+                feedback.insert().values(
+                    thread_id=thread_id,
+                    user_id=user_id,
+                    item_ids=json.dumps(item_ids),
+                    kind=kind,
+                    created_at=datetime.now(UTC),
+                )
+            )
+
+    async def load_feedback(self, thread_id: str, context: Any) -> list[Feedback]:
+        user_id = owner_of(context)
+        async with self._read() as conn:
+            await self._require_thread(conn, thread_id, user_id)
+            rows = (
+                await conn.execute(
+                    select(feedback)
+                    .where(feedback.c.thread_id == thread_id)
+                    .order_by(feedback.c.created_at, feedback.c.id)
+                )
+            ).all()
+        return [
+            Feedback(
+                thread_id=row.thread_id,
+                item_ids=json.loads(row.item_ids),
+                kind=row.kind,
+                user_id=row.user_id,
+                created_at=row.created_at,
+            )
+            for row in rows
+        ]
+
+    # -- admin ------------------------------------------------------------------------
+    async def admin_list_threads(
+        self, user_id: str | None, *, limit: int = 100, created_before: datetime | None = None
+    ) -> list[OwnedThread]:
+        check_page_request(limit, "desc")
+        query = select(threads.c.user_id, threads.c.data)
+        if user_id is not None:
+            query = query.where(threads.c.user_id == user_id)
+        if created_before is not None:
+            query = query.where(threads.c.created_at < created_before)
+        query = query.order_by(threads.c.created_at.desc(), threads.c.id.desc()).limit(limit)
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [OwnedThread(user_id=row.user_id, thread=codec.load_thread(row.data)) for row in rows]
+
+    async def admin_stale_attachments(self, created_before: datetime) -> list[OwnedAttachment]:
+        query = (
+            select(attachments.c.user_id, attachments.c.data, attachments.c.created_at)
+            .where(attachments.c.thread_id.is_(None), attachments.c.created_at < created_before)
+            .order_by(attachments.c.created_at, attachments.c.id)
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            OwnedAttachment(
+                user_id=row.user_id,
+                attachment=codec.load_attachment(row.data),
+                created_at=row.created_at,
+            )
+            for row in rows
+        ]
+
+    async def admin_thread_attachments(self, user_id: str, thread_id: str) -> list[Attachment]:
+        query = (
+            select(attachments.c.data)
+            .where(attachments.c.thread_id == thread_id, attachments.c.user_id == user_id)
+            .order_by(attachments.c.created_at, attachments.c.id)
+        )
+        async with self._read() as conn:
+            rows = (await conn.scalars(query)).all()
+        return [codec.load_attachment(data) for data in rows]
+
+    async def count_rows(self) -> dict[str, int]:
+        """Row counts per table (for `doctor` and tests)."""
+        async with self._read() as conn:
+            return {
+                table.name: int(await conn.scalar(select(func.count()).select_from(table)) or 0)
+                for table in (threads, items, attachments, feedback)
+            }

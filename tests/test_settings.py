@@ -1,0 +1,144 @@
+"""Settings from the environment: invalid values stop the start with a message naming the variable.
+
+This is the one test module that sets environment variables (``monkeypatch.setenv``):
+reading the environment is what it tests. Everything else passes ``Settings(...)``.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chatkit_backend.settings import Settings, SettingsError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No CHATKIT_* or OPENAI_* variable from the outer shell, and no stray ``.env``."""
+    for name in list(os.environ):
+        if name.startswith(("CHATKIT_", "OPENAI_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("CHATKIT_PORT", "abc", "CHATKIT_PORT: Input should be a valid integer"),
+        ("CHATKIT_PORT", "0", "CHATKIT_PORT: Input should be greater than or equal to 1"),
+        ("CHATKIT_PORT", "70000", "CHATKIT_PORT: Input should be less than or equal to 65535"),
+        ("CHATKIT_WORKERS", "0", "CHATKIT_WORKERS: Input should be greater than or equal to 1"),
+        ("CHATKIT_DEBUG", "maybe", "CHATKIT_DEBUG: Input should be a valid boolean"),
+        ("CHATKIT_LOG_LEVEL", "LOUD", "CHATKIT_LOG_LEVEL: Input should be 'DEBUG'"),
+        ("CHATKIT_LOG_FORMAT", "xml", "CHATKIT_LOG_FORMAT: Input should be 'text' or 'json'"),
+        ("CHATKIT_PATH", "chat", "CHATKIT_PATH: must start with '/'"),
+        ("CHATKIT_CORS_ORIGINS", "ftp://example.com", "CHATKIT_CORS_ORIGINS: origin 'ftp://example.com' must start with http:// or https://"),
+        ("CHATKIT_CORS_ORIGINS", "[not json", "CHATKIT_CORS_ORIGINS:"),
+        ("CHATKIT_API_KEYS", "{oops", "CHATKIT_API_KEYS:"),
+        ("CHATKIT_MODEL", "gpt-4", "CHATKIT_MODEL: must be 'offline', 'openai:<model>' or 'openai-compatible:<model>'"),
+        ("CHATKIT_MAX_BODY_BYTES", "10", "CHATKIT_MAX_BODY_BYTES: Input should be greater than or equal to 1024"),
+        ("CHATKIT_AUTH", "magic", "CHATKIT_AUTH: Input should be 'none', 'api-key', 'jwt' or 'header'"),
+    ],
+)
+def test_invalid_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith("invalid settings:")
+    assert expected in message
+    assert "Value error," not in message
+
+
+def test_invalid_value_message_shows_the_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATKIT_PORT", "abc")
+    with pytest.raises(SettingsError, match=r"\(got 'abc'\)"):
+        load_settings()
+
+
+def test_every_invalid_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATKIT_PORT", "abc")
+    monkeypatch.setenv("CHATKIT_WORKERS", "-3")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 3
+    assert lines[1].strip().startswith("CHATKIT_PORT:")
+    assert lines[2].strip().startswith("CHATKIT_WORKERS:")
+
+
+def test_auth_mode_without_its_secret_says_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATKIT_AUTH", "api-key")
+    with pytest.raises(SettingsError, match="CHATKIT_AUTH=api-key needs CHATKIT_API_KEYS or CHATKIT_API_KEYS_FILE"):
+        load_settings()
+
+
+def test_environment_values_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATKIT_PORT", "9123")
+    monkeypatch.setenv("CHATKIT_DEBUG", "true")
+    monkeypatch.setenv("CHATKIT_CORS_ORIGINS", "https://a.example, https://b.example/")
+    monkeypatch.setenv("CHATKIT_API_KEYS", '{"k1": "alice"}')
+    monkeypatch.setenv("CHATKIT_AUTH", "api-key")
+    settings = load_settings()
+    assert settings.port == 9123
+    assert settings.debug is True
+    assert settings.console_enabled is True
+    assert settings.cors_origins == ["https://a.example", "https://b.example"]
+    assert settings.api_keys == {"k1": "alice"}
+
+
+def test_cors_origins_accept_a_json_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATKIT_CORS_ORIGINS", '["*"]')
+    assert load_settings().cors_origins == ["*"]
+
+
+def test_openai_api_key_is_the_fallback_model_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    settings = load_settings()
+    assert settings.model_api_key is not None
+    assert settings.model_api_key.get_secret_value() == "sk-test"
+    assert settings.resolved_model == "openai:gpt-4.1-mini"
+    assert "sk-test" not in repr(settings)
+
+
+def test_dotenv_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("CHATKIT_PORT=9555\n")
+    assert load_settings().port == 9555
+
+
+def test_init_arguments_beat_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATKIT_PORT", "9123")
+    assert Settings(port=9000).port == 9000
+
+
+def test_defaults(tmp_path: Path) -> None:
+    settings = load_settings()
+    assert settings.host == "127.0.0.1"
+    assert settings.port == 8000
+    assert settings.path == "/chatkit"
+    assert settings.cors_origins == ["http://localhost:3000", "http://127.0.0.1:3000"]
+    assert settings.resolved_model == "offline"
+    assert settings.resolved_database_url == "sqlite+aiosqlite:///data/chatkit.db"
+    assert settings.server_origin == "http://127.0.0.1:8000"
+
+
+def test_serve_with_invalid_port_exits_2_naming_the_variable(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATKIT_", "OPENAI_"))}
+    env["CHATKIT_PORT"] = "abc"
+    env["COLUMNS"] = "200"
+    done = subprocess.run(
+        [sys.executable, "-m", "chatkit_backend", "serve"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "CHATKIT_PORT: Input should be a valid integer" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
