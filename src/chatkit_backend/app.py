@@ -12,7 +12,6 @@ from typing import Any
 from chatkit.server import ChatKitServer
 from chatkit.store import AttachmentStore
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from chatkit_backend.auth import context_builder, limiter_from_settings
 from chatkit_backend.context import RequestContext
@@ -20,7 +19,7 @@ from chatkit_backend.deps import get_context
 from chatkit_backend.http_errors import install_error_handlers
 from chatkit_backend.logs import configure_logging
 from chatkit_backend.metrics import Metrics
-from chatkit_backend.middleware import RequestMiddleware
+from chatkit_backend.middleware import RequestMiddleware, StrictCORSMiddleware
 from chatkit_backend.routes.chatkit import build_chatkit_router
 from chatkit_backend.routes.ops import build_debug_router, build_ops_router
 from chatkit_backend.server.chatkit_server import BackendServer
@@ -177,7 +176,7 @@ def _add_cors(app: FastAPI, settings: Settings) -> None:
     origins = cors_origins(settings)
     wildcard = origins == ["*"]
     app.add_middleware(
-        CORSMiddleware,
+        StrictCORSMiddleware,
         allow_origins=origins,
         allow_credentials=not wildcard,
         allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],

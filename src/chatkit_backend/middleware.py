@@ -10,7 +10,9 @@ import re
 import time
 import uuid
 
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatkit_backend.errors import INTERNAL_ERROR_MESSAGE, BackendError
@@ -108,3 +110,22 @@ async def _send_internal_error(send: Send, request_id: str) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class StrictCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, except that a refused preflight carries no ``Access-Control-Allow-*``
+    header at all, and says why in the usual error shape."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code == 200:
+            return response
+        reason = bytes(response.body).decode()
+        body = {
+            "error": {
+                "code": "cors_rejected",
+                "message": f"{reason} (CHATKIT_CORS_ORIGINS lists the allowed origins)",
+                "request_id": request_id_var.get(),
+            }
+        }
+        return JSONResponse(body, status_code=400, headers={"Vary": "Origin"})

@@ -34,9 +34,10 @@ def ec_key() -> ec.EllipticCurvePrivateKey:
 
 
 def public_pem(private_key: Any) -> str:
-    return private_key.public_key().public_bytes(
+    pem: bytes = private_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    )
+    return pem.decode()
 
 
 def jwk_of(private_key: Any, kid: str, algorithm: str) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Fakes of outside services (an OpenAI-compatible model server) for tests."""

@@ -1,0 +1,1 @@
+"""Tests of the assistant responder (issue #5)."""

@@ -42,6 +42,19 @@ def model_settings(kind: str, fake: FakeOpenAIServer, **overrides: Any) -> Setti
     return Settings(**values)
 
 
+def offline_settings(**overrides: object) -> Settings:
+    """Settings with no model configured (the offline model), a memory store, no delay."""
+    values: dict[str, object] = {
+        "model_api_key": None,
+        "model_base_url": None,
+        "database_url": "memory://",
+        "attachments": False,
+        "offline_token_delay": 0.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
 def user_input(text: str, **extra: Any) -> dict[str, Any]:
     return {"content": [{"type": "input_text", "text": text}], "attachments": [], "inference_options": {}, **extra}
 

@@ -34,7 +34,9 @@ async def empty_postgres_store(url: str) -> SQLStore:
     return store
 
 
-async def make_store(kind: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> BackendStore:
+async def make_store(
+    kind: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> BackendStore:
     if kind == "memory":
         return MemoryStore()
     if kind == "sqlite":

@@ -28,8 +28,10 @@ def postgres_missing(reason: object) -> NoReturn:
 
 
 def _url_for(name: str) -> str:
-    return make_url(ADMIN_URL).set(drivername="postgresql", database=name).render_as_string(
-        hide_password=False
+    return (
+        make_url(ADMIN_URL)
+        .set(drivername="postgresql", database=name)
+        .render_as_string(hide_password=False)
     )
 
 

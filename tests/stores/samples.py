@@ -51,7 +51,9 @@ def thread(thread_id: str = "thr_1", created_at: datetime = T0, **fields: object
     return ThreadMetadata(id=thread_id, created_at=created_at, **fields)  # type: ignore[arg-type]
 
 
-def message(item_id: str, thread_id: str = "thr_1", created_at: datetime = T0, text: str = "hi") -> AssistantMessageItem:
+def message(
+    item_id: str, thread_id: str = "thr_1", created_at: datetime = T0, text: str = "hi"
+) -> AssistantMessageItem:
     return AssistantMessageItem(
         id=item_id,
         thread_id=thread_id,
@@ -70,7 +72,9 @@ def file_attachment(attachment_id: str = "atc_1", thread_id: str | None = None) 
     )
 
 
-def image_attachment(attachment_id: str = "atc_img", thread_id: str | None = None) -> ImageAttachment:
+def image_attachment(
+    attachment_id: str = "atc_img", thread_id: str | None = None
+) -> ImageAttachment:
     return ImageAttachment(
         id=attachment_id,
         name="cat.png",
@@ -91,7 +95,9 @@ def every_item_type(thread_id: str = "thr_1") -> list[ThreadItem]:
             created_at=at[0],
             content=[
                 UserMessageTextContent(text="Look at these"),
-                UserMessageTagContent(id="tag_1", text="@doc", data={"k": [1, 2]}, group="docs", interactive=True),
+                UserMessageTagContent(
+                    id="tag_1", text="@doc", data={"k": [1, 2]}, group="docs", interactive=True
+                ),
             ],
             attachments=[file_attachment("atc_f", thread_id), image_attachment("atc_i", thread_id)],
             quoted_text="earlier words",
@@ -105,7 +111,9 @@ def every_item_type(thread_id: str = "thr_1") -> list[ThreadItem]:
                 AssistantMessageContent(
                     text="Here [1] and [2] and [3]",
                     annotations=[
-                        Annotation(source=URLSource(title="Site", url="https://example.com"), index=5),
+                        Annotation(
+                            source=URLSource(title="Site", url="https://example.com"), index=5
+                        ),
                         Annotation(source=FileSource(title="Doc", filename="a.pdf")),
                         Annotation(source=EntitySource(title="Ent", id="e1", data={"x": 1})),
                     ],
@@ -159,7 +167,11 @@ def every_item_type(thread_id: str = "thr_1") -> list[ThreadItem]:
                 type="reasoning",
                 tasks=[
                     CustomTask(title="Plan", content="step", status_indicator="complete"),
-                    SearchTask(title="Search", queries=["q"], sources=[URLSource(title="S", url="https://s.example")]),
+                    SearchTask(
+                        title="Search",
+                        queries=["q"],
+                        sources=[URLSource(title="S", url="https://s.example")],
+                    ),
                     ThoughtTask(title="Think", content="hmm"),
                     FileTask(sources=[FileSource(title="F", filename="f.txt")]),
                     ImageTask(title="Img"),
@@ -177,7 +189,9 @@ def every_item_type(thread_id: str = "thr_1") -> list[ThreadItem]:
         HiddenContextItem(
             id="hc_1", thread_id=thread_id, created_at=at[8], content={"facts": ["x", 1, None]}
         ),
-        SDKHiddenContextItem(id="shcx_1", thread_id=thread_id, created_at=at[9], content="sdk note"),
+        SDKHiddenContextItem(
+            id="shcx_1", thread_id=thread_id, created_at=at[9], content="sdk note"
+        ),
         EndOfTurnItem(id="eot_1", thread_id=thread_id, created_at=at[10]),
         AssistantMessageItem(
             id="msg_aware",
@@ -197,4 +211,3 @@ def locked_thread(thread_id: str = "thr_locked") -> ThreadMetadata:
         allowed_image_domains=["example.com"],
         metadata={"project": "p1", "tags": ["a", "b"]},
     )
-

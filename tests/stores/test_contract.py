@@ -153,7 +153,9 @@ async def test_foreign_thread_cannot_be_written(store: BackendStore) -> None:
     assert await store.load_feedback("thr_1", ALICE) == []
 
 
-async def test_deleting_a_foreign_thread_or_item_is_a_noop_that_keeps_it(store: BackendStore) -> None:
+async def test_deleting_a_foreign_thread_or_item_is_a_noop_that_keeps_it(
+    store: BackendStore,
+) -> None:
     await store.save_thread(thread(), ALICE)
     await store.add_thread_item("thr_1", message("msg_1"), ALICE)
     await store.delete_thread_item("thr_1", "msg_1", BOB)
@@ -181,7 +183,9 @@ async def test_context_without_user_id_is_refused(store: BackendStore) -> None:
 # -- items -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("index", range(len(every_item_type())), ids=lambda i: every_item_type()[i].type + str(i))
+@pytest.mark.parametrize(
+    "index", range(len(every_item_type())), ids=lambda i: every_item_type()[i].type + str(i)
+)
 async def test_every_item_type_round_trips_exactly(store: BackendStore, index: int) -> None:
     item = every_item_type()[index]
     await store.save_thread(thread(), ALICE)
@@ -213,7 +217,9 @@ async def test_attachment_metadata_inside_messages_is_kept(store: BackendStore) 
     ]
 
 
-async def test_items_with_equal_created_at_are_ordered_by_id_and_none_are_lost(store: BackendStore) -> None:
+async def test_items_with_equal_created_at_are_ordered_by_id_and_none_are_lost(
+    store: BackendStore,
+) -> None:
     await store.save_thread(thread(), ALICE)
     ids = [f"msg_{n:03d}" for n in range(23)]
     for item_id in random.Random(1).sample(ids, len(ids)):
@@ -225,8 +231,12 @@ async def test_items_with_equal_created_at_are_ordered_by_id_and_none_are_lost(s
 
 async def test_items_are_ordered_by_created_at_before_id(store: BackendStore) -> None:
     await store.save_thread(thread(), ALICE)
-    await store.add_thread_item("thr_1", message("msg_a", created_at=T0 + timedelta(seconds=2)), ALICE)
-    await store.add_thread_item("thr_1", message("msg_b", created_at=T0 + timedelta(seconds=1)), ALICE)
+    await store.add_thread_item(
+        "thr_1", message("msg_a", created_at=T0 + timedelta(seconds=2)), ALICE
+    )
+    await store.add_thread_item(
+        "thr_1", message("msg_b", created_at=T0 + timedelta(seconds=1)), ALICE
+    )
     await store.add_thread_item("thr_1", message("msg_c", created_at=T0), ALICE)
     assert await walk_items(store, "thr_1", 2, "asc") == ["msg_c", "msg_b", "msg_a"]
     assert await walk_items(store, "thr_1", 2, "desc") == ["msg_a", "msg_b", "msg_c"]
@@ -235,7 +245,9 @@ async def test_items_are_ordered_by_created_at_before_id(store: BackendStore) ->
 async def test_has_more_is_exact_when_the_last_page_is_full(store: BackendStore) -> None:
     await store.save_thread(thread(), ALICE)
     for n in range(10):
-        await store.add_thread_item("thr_1", message(f"msg_{n}", created_at=T0 + timedelta(seconds=n)), ALICE)
+        await store.add_thread_item(
+            "thr_1", message(f"msg_{n}", created_at=T0 + timedelta(seconds=n)), ALICE
+        )
     first = await store.load_thread_items("thr_1", None, 5, "asc", ALICE)
     assert (first.has_more, first.after) == (True, "msg_4")
     second = await store.load_thread_items("thr_1", "msg_4", 5, "asc", ALICE)
@@ -275,10 +287,13 @@ async def test_cursor_from_another_thread_is_an_error(store: BackendStore) -> No
     [
         (0, "asc", "limit must be a whole number of at least 1 (got 0)"),
         (-3, "desc", "limit must be a whole number of at least 1 (got -3)"),
+        (10_001, "asc", "limit must be at most 10000 (got 10001)"),
         (5, "newest", "order must be 'asc' or 'desc' (got 'newest')"),
     ],
 )
-async def test_bad_limit_or_order_is_an_error(store: BackendStore, limit: int, order: str, message_text: str) -> None:
+async def test_bad_limit_or_order_is_an_error(
+    store: BackendStore, limit: int, order: str, message_text: str
+) -> None:
     await store.save_thread(thread(), ALICE)
     with pytest.raises(InvalidPageError) as caught:
         await store.load_thread_items("thr_1", None, limit, order, ALICE)
@@ -332,7 +347,9 @@ async def test_item_is_scoped_to_its_thread(store: BackendStore) -> None:
 async def test_delete_thread_item_removes_only_that_item(store: BackendStore) -> None:
     await store.save_thread(thread(), ALICE)
     for n in range(3):
-        await store.add_thread_item("thr_1", message(f"msg_{n}", created_at=T0 + timedelta(seconds=n)), ALICE)
+        await store.add_thread_item(
+            "thr_1", message(f"msg_{n}", created_at=T0 + timedelta(seconds=n)), ALICE
+        )
     await store.delete_thread_item("thr_1", "msg_1", ALICE)
     assert await walk_items(store, "thr_1", 10, "asc") == ["msg_0", "msg_2"]
 
@@ -349,7 +366,9 @@ async def test_add_thread_items_adds_many_in_order(store: BackendStore) -> None:
 # -- deletes ---------------------------------------------------------------------------
 
 
-async def test_delete_thread_removes_items_feedback_and_bound_attachments(store: BackendStore) -> None:
+async def test_delete_thread_removes_items_feedback_and_bound_attachments(
+    store: BackendStore,
+) -> None:
     await store.save_thread(thread("thr_1"), ALICE)
     await store.save_thread(thread("thr_2"), ALICE)
     await store.add_thread_item("thr_1", message("msg_1"), ALICE)
@@ -395,7 +414,10 @@ async def test_naive_datetimes_are_taken_as_utc_and_come_back_naive(store: Backe
     assert loaded.created_at == naive and loaded.created_at.tzinfo is None
 
     # 12:30 at UTC+2 is 10:30 UTC: before the naive 12:00 (read as UTC), after 10:00 UTC.
-    await store.save_thread(thread("thr_plus2", datetime(2025, 3, 1, 12, 30, tzinfo=timezone(timedelta(hours=2)))), ALICE)
+    await store.save_thread(
+        thread("thr_plus2", datetime(2025, 3, 1, 12, 30, tzinfo=timezone(timedelta(hours=2)))),
+        ALICE,
+    )
     await store.save_thread(thread("thr_utc10", datetime(2025, 3, 1, 10, 0, tzinfo=UTC)), ALICE)
     page = await store.load_threads(10, None, "asc", ALICE)
     assert [t.id for t in page.data] == ["thr_utc10", "thr_plus2", "thr_naive"]
@@ -412,7 +434,9 @@ async def test_aware_datetimes_keep_their_instant(store: BackendStore) -> None:
 
 async def test_microseconds_decide_order(store: BackendStore) -> None:
     await store.save_thread(thread(), ALICE)
-    await store.add_thread_item("thr_1", message("msg_a", created_at=T0 + timedelta(microseconds=1)), ALICE)
+    await store.add_thread_item(
+        "thr_1", message("msg_a", created_at=T0 + timedelta(microseconds=1)), ALICE
+    )
     await store.add_thread_item("thr_1", message("msg_b", created_at=T0), ALICE)
     assert await walk_items(store, "thr_1", 10, "asc") == ["msg_b", "msg_a"]
 
@@ -507,7 +531,9 @@ async def test_admin_lists_threads_of_every_user_newest_first(store: BackendStor
         ("alice", "thr_a1"),
     ]
     assert [t.thread.id for t in await store.admin_list_threads("alice", limit=1)] == ["thr_a2"]
-    older = await store.admin_list_threads(None, created_before=(T0 + timedelta(minutes=30)).replace(tzinfo=UTC))
+    older = await store.admin_list_threads(
+        None, created_before=(T0 + timedelta(minutes=30)).replace(tzinfo=UTC)
+    )
     assert [t.thread.id for t in older] == ["thr_a1"]
     assert everyone[1].thread == thread("thr_b1", T0 + timedelta(hours=1))
 
@@ -519,7 +545,10 @@ async def test_admin_finds_stale_unbound_attachments(store: BackendStore) -> Non
     await store.save_attachment(file_attachment("atc_bobs"), BOB)
     assert await store.admin_stale_attachments(datetime.now(UTC) - timedelta(hours=1)) == []
     stale = await store.admin_stale_attachments(datetime.now(UTC) + timedelta(seconds=1))
-    assert sorted((s.user_id, s.attachment.id) for s in stale) == [("alice", "atc_loose"), ("bob", "atc_bobs")]
+    assert sorted((s.user_id, s.attachment.id) for s in stale) == [
+        ("alice", "atc_loose"),
+        ("bob", "atc_bobs"),
+    ]
     assert all(s.created_at.tzinfo is not None for s in stale)
     assert [a.id for a in await store.admin_thread_attachments("alice", "thr_1")] == ["atc_bound"]
     assert await store.admin_thread_attachments("bob", "thr_1") == []
@@ -528,7 +557,9 @@ async def test_admin_finds_stale_unbound_attachments(store: BackendStore) -> Non
 # -- ids -------------------------------------------------------------------------------
 
 
-async def test_generated_ids_keep_sdk_prefixes_and_carry_128_random_bits(store: BackendStore) -> None:
+async def test_generated_ids_keep_sdk_prefixes_and_carry_128_random_bits(
+    store: BackendStore,
+) -> None:
     meta = thread()
     ids = {
         "thr": store.generate_thread_id(ALICE),

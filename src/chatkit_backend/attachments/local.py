@@ -46,9 +46,11 @@ from chatkit_backend.attachments.mime import (
 from chatkit_backend.attachments.names import sanitize_filename
 from chatkit_backend.attachments.tokens import TokenError, TokenSigner
 from chatkit_backend.attachments.uploads import (
+    FILE_FIELD,
     PartInfo,
     TempUpload,
     check_declared_length,
+    is_multipart,
     receive_body,
     too_large,
 )
@@ -133,6 +135,15 @@ class LocalAttachmentStore(AttachmentStore[RequestContext]):
     def generate_attachment_id(self, mime_type: str, context: RequestContext) -> str:
         return self.store.generate_attachment_id(mime_type, context)
 
+    def _new_id(self, mime_type: str, context: Any) -> str:
+        attachment_id = self.generate_attachment_id(mime_type, context)
+        if not ATTACHMENT_ID_PATTERN.match(attachment_id):
+            raise ValueError(
+                f"generated attachment id {attachment_id!r} is not path-safe: ids must match "
+                f"{ATTACHMENT_ID_PATTERN.pattern}"
+            )
+        return attachment_id
+
     # -- the SDK's AttachmentStore ---------------------------------------------------------
     async def create_attachment(
         self, input: AttachmentCreateParams, context: RequestContext
@@ -144,8 +155,7 @@ class LocalAttachmentStore(AttachmentStore[RequestContext]):
         if input.size > self.max_upload_bytes:
             raise too_large(self.max_upload_bytes)
         mime_type = self.check_mime(input.mime_type)
-        attachment_id = self.generate_attachment_id(mime_type, context)
-        self.path_for(user_id, attachment_id)  # refuse ids that are not path-safe
+        attachment_id = self._new_id(mime_type, context)
         token = self.signer.sign("upload", attachment_id, user_id, ttl=self.upload_token_ttl)
         base = self.base_url(context)
         descriptor = AttachmentUploadDescriptor(
@@ -260,6 +270,11 @@ class LocalAttachmentStore(AttachmentStore[RequestContext]):
     ) -> Attachment:
         """Direct upload: a multipart ``file`` field becomes an attachment in one request."""
         user_id = owner_of(context)
+        if not is_multipart(content_type):
+            raise UnsupportedMediaTypeError(
+                f"direct uploads must be multipart/form-data with a '{FILE_FIELD}' field "
+                f"(got {content_type or 'no Content-Type'})"
+            )
         check_declared_length(content_length, content_type, self.max_upload_bytes)
         declared: dict[str, str] = {}
 
@@ -275,7 +290,7 @@ class LocalAttachmentStore(AttachmentStore[RequestContext]):
             mime_type = declared["mime_type"] or sniff_image(temp.head) or OCTET_STREAM
             mime_type = self.check_mime(mime_type)
             self._check_bytes(mime_type, temp.head)
-            attachment_id = self.generate_attachment_id(mime_type, context)
+            attachment_id = self._new_id(mime_type, context)
             if not await temp.commit(self.path_for(user_id, attachment_id)):
                 raise ConflictError(f"attachment {attachment_id!r} already exists")
             attachment = self._build(
@@ -361,12 +376,16 @@ class LocalAttachmentStore(AttachmentStore[RequestContext]):
 
     @staticmethod
     def _declared_type(part: PartInfo) -> str:
-        """The part's own type, else one guessed from its file name; empty when unknown."""
+        """The part's own type, else one guessed from its file name; empty when unknown.
+
+        ``application/octet-stream`` counts as unknown: the bytes' signature may say more.
+        """
         mime_type = normalize_mime(part.content_type)
         if mime_type and mime_type != OCTET_STREAM:
             return mime_type
-        guessed = mimetypes.guess_type(part.filename or "", strict=False)[0] if part.filename else None
-        return normalize_mime(guessed) or mime_type
+        guessed = mimetypes.guess_type(part.filename, strict=False)[0] if part.filename else None
+        guessed = normalize_mime(guessed)
+        return guessed if guessed != OCTET_STREAM else ""
 
     # -- building --------------------------------------------------------------------------
     def base_url(self, context: Any) -> str:

@@ -79,7 +79,7 @@ class TokenSigner:
         except (binascii.Error, ValueError):
             raise TokenError("malformed token") from None
         if not isinstance(claims, dict) or claims.get("p") != purpose:
-            raise TokenError(f"not a {purpose} token")
+            raise TokenError(f"not a token for {purpose!r}")
         attachment_id, user_id, expires_at = claims.get("a"), claims.get("u"), claims.get("e")
         if not isinstance(attachment_id, str) or not isinstance(user_id, str):
             raise TokenError("malformed token")

@@ -36,7 +36,7 @@ class PartInfo:
 
 def too_large(limit: int) -> PayloadTooLargeError:
     return PayloadTooLargeError(
-        f"upload is larger than the limit of {limit} bytes (CHATKIT_MAX_UPLOAD_BYTES)"
+        f"file is larger than the limit of {limit} bytes (CHATKIT_MAX_UPLOAD_BYTES)"
     )
 
 

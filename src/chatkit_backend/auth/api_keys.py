@@ -86,9 +86,8 @@ class ApiKeyAuth:
         return found
 
     async def authenticate(self, request: Request) -> Identity:
-        key = bearer_token(request, hint=HINT)
-        if key is None:
-            key = request.headers.get("x-api-key", "").strip() or None
+        # X-API-Key first: a proxy in front may use Authorization (Basic) for itself.
+        key = request.headers.get("x-api-key", "").strip() or bearer_token(request, hint=HINT)
         if key is None:
             raise missing(MISSING_MESSAGE)
         user = self.user_for(key)

@@ -7,13 +7,10 @@ from fastapi import Request
 
 from chatkit_backend.auth.identity import Authenticator
 from chatkit_backend.auth.limits import Limiter
-from chatkit_backend.auth.local import LOCAL_USER
 from chatkit_backend.auth.modes import authenticator_from_settings
 from chatkit_backend.context import RequestContext
 from chatkit_backend.errors import UnauthorizedError
 from chatkit_backend.settings import Settings
-
-__all__ = ["LOCAL_USER", "base_url_of", "check_rate_limit", "context_builder", "locale_of"]
 
 logger = logging.getLogger("chatkit_backend.auth")
 

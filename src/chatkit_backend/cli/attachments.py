@@ -17,11 +17,11 @@ DURATION_PATTERN = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400}
 
 
-def parse_duration(text: str) -> int:
-    """``90``, ``90s``, ``30m``, ``24h`` or ``7d`` as seconds."""
+def parse_duration(text: str) -> int | None:
+    """``90``, ``90s``, ``30m``, ``24h`` or ``7d`` as seconds; None when malformed."""
     match = DURATION_PATTERN.match(text.lower())
     if match is None:
-        raise typer.BadParameter(f"{text!r} is not a duration: use seconds, or a number with s, m, h or d")
+        return None
     return int(match.group(1)) * UNIT_SECONDS[match.group(2)]
 
 
@@ -42,6 +42,8 @@ def prune(
     except SettingsError as exc:
         fail(str(exc))
     seconds = settings.attachment_ttl if older_than is None else parse_duration(older_than)
+    if seconds is None:
+        fail(f"--older-than: {older_than!r} is not a duration: use seconds, or a number with s, m, h or d", code=2)
     result = run(_prune(settings, seconds))
     if as_json:
         print_json(

@@ -16,6 +16,7 @@ from chatkit.types import (
     ClientToolCallItem,
     NoticeEvent,
     ProgressUpdateEvent,
+    ThreadCreatedEvent,
     ThreadItem,
     ThreadStreamEvent,
     UserMessageItem,
@@ -123,7 +124,11 @@ def _interactive(client: ChatKitClient, thread_id: str | None) -> None:
     with asyncio.Runner() as runner:
         try:
             if thread_id:
-                runner.run(_switch(session, thread_id))
+                try:
+                    runner.run(_switch(session, thread_id))
+                except ChatKitError as exc:
+                    stderr_console().print(f"[bold red]error:[/] {escape(_describe(exc))}")
+                    raise typer.Exit(1) from None
             while True:
                 try:
                     line = input(PROMPT)
@@ -207,26 +212,24 @@ async def _turn(session: Session, text: str) -> None:
         out.print(delta, end="", markup=False, highlight=False)
         out.file.flush()
 
-    collector_events = _tap(events, out)
     try:
-        reply = await collect(collector_events, thread_id=session.thread_id, on_text=on_text)
+        reply = await collect(_tap(events, session), thread_id=session.thread_id, on_text=on_text)
     finally:
         if started:
             out.print()
-    if session.thread_id is None and reply.thread_id:
-        session.thread_id = reply.thread_id
-        out.print(f"[dim](thread {escape(reply.thread_id)})[/]")
     if not started and reply.text:
         out.print(f"[bold cyan]assistant>[/] {escape(reply.text)}")
 
 
-async def _tap(
-    events: AsyncIterator[ThreadStreamEvent], out: Console
-) -> AsyncIterator[ThreadStreamEvent]:
-    """Pass events through, showing progress updates and notices on the way."""
+async def _tap(events: AsyncIterator[ThreadStreamEvent], session: Session) -> AsyncIterator[ThreadStreamEvent]:
+    """Pass events through: note a new thread at once (so Ctrl-C keeps it), show progress and notices."""
+    out = session.out
     try:
         async for event in events:
-            if isinstance(event, ProgressUpdateEvent):
+            if isinstance(event, ThreadCreatedEvent):
+                session.thread_id = event.thread.id
+                out.print(f"[dim](thread {escape(event.thread.id)})[/]")
+            elif isinstance(event, ProgressUpdateEvent):
                 out.print(f"[dim]… {escape(event.text)}[/]")
             elif isinstance(event, NoticeEvent):
                 out.print(f"[yellow]{escape(event.title or event.level)}:[/] {escape(event.message)}")

@@ -73,7 +73,9 @@ def current(
     target = migrations.head()
     up_to_date = revision == target
     if as_json:
-        print_json({"database": shown, "revision": revision, "head": target, "up_to_date": up_to_date})
+        print_json(
+            {"database": shown, "revision": revision, "head": target, "up_to_date": up_to_date}
+        )
         return
     console = stdout_console()
     console.print(f"database: {escape(shown)}")

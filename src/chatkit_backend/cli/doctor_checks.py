@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from fastapi.routing import APIRoute
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import BaseRoute
 
 Status = Literal["ok", "warning", "problem", "skipped"]
 DEFAULT_TARGET = "chatkit_backend.app:create_app"
@@ -34,6 +35,7 @@ SPECIAL_NAMES = frozenset(
     {"request", "req", "response", "resp", "websocket", "ws", "background_tasks", "background"}
 )
 PROBE_PROMPT = "Reply with the single word: ok"
+ANSWER_EVENTS = frozenset({"response.output_text.delta", "response.completed"})
 CORS_EXAMPLE = (
     "app.add_middleware(CORSMiddleware, allow_origins=[\"http://localhost:3000\", "
     "\"http://127.0.0.1:3000\"], allow_credentials=True, allow_methods=[\"*\"], allow_headers=[\"*\"])"
@@ -162,43 +164,72 @@ def _module_file(module: Any) -> str | None:
 
 
 # -- routes -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RouteInfo:
+    """A route as the app serves it: its full path (router prefixes included) and methods."""
+
+    path: str
+    methods: frozenset[str]
+    route: BaseRoute
+
+    def describe(self) -> str:
+        return f"{','.join(sorted(self.methods)) or 'ANY'} {self.path}"
+
+
+def app_routes(app: Starlette) -> list[RouteInfo]:
+    """Every route of the app, with included routers expanded (FastAPI >= 0.165 nests them)."""
+    import fastapi.routing
+
+    iter_route_contexts = getattr(fastapi.routing, "iter_route_contexts", None)
+    if iter_route_contexts is None:  # older FastAPI flattens included routers into app.routes
+        pairs = [(getattr(route, "path", None), getattr(route, "methods", None), route) for route in app.routes]
+    else:
+        pairs = [(ctx.path, ctx.methods, ctx.original_route) for ctx in iter_route_contexts(app.routes)]
+    return [RouteInfo(str(path or ""), frozenset(methods or ()), route) for path, methods, route in pairs]
+
+
 def check_routes(app: Starlette, path: str) -> Finding:
     """The route list, and whether the ChatKit endpoint answers POST at ``path``."""
-    routes = [
-        f"{','.join(sorted(getattr(route, 'methods', None) or []))} {getattr(route, 'path', route)}".strip()
-        for route in app.routes
-    ]
-    listing = "\n".join(routes)
-    for route in app.routes:
-        if getattr(route, "path", None) == path and "POST" in (getattr(route, "methods", None) or ()):
-            return Finding("routes", "ok", f"{len(routes)} routes; POST {path} is there", details=listing)
+    routes = app_routes(app)
+    listing = "\n".join(route.describe() for route in routes)
+    for route in routes:
+        if route.path == path and "POST" in route.methods:
+            return Finding("routes", "ok", f"{_plural(len(routes), 'route')}; POST {path} is there", details=listing)
     return Finding(
         "routes",
         "problem",
-        f"no POST route at {path} among the app's {len(routes)} routes",
+        f"no POST route at {path} among the app's {_plural(len(routes), 'route')}",
         fix=f"add `@app.post({path!r})` for the ChatKit endpoint, or pass --path with the path it uses",
         details=listing,
     )
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 # -- the 422 pitfall --------------------------------------------------------------------------
 def check_parameters(app: Starlette) -> list[Finding]:
     """Find Request/Response/WebSocket/BackgroundTasks parameters FastAPI took for query or body."""
     findings: list[Finding] = []
-    for route in app.routes:
-        if not isinstance(route, APIRoute):
-            continue
-        methods = ",".join(sorted(route.methods or ()))
-        for dependant in _dependants(route.dependant):
+    api_routes = [info for info in app_routes(app) if isinstance(info.route, APIRoute)]
+    for info in api_routes:
+        assert isinstance(info.route, APIRoute)
+        for dependant in _dependants(info.route.dependant):
             for field in [*dependant.query_params, *dependant.body_params]:
                 reason = _misread(field.name, field.field_info.annotation)
                 if reason is None or dependant.call is None:
                     continue
-                findings.append(_parameter_finding(route, methods, dependant.call, field.name, reason))
+                endpoint = dependant.call is info.route.endpoint
+                findings.append(_parameter_finding(info, endpoint, dependant.call, field.name, reason))
     if not findings:
-        count = sum(isinstance(route, APIRoute) for route in app.routes)
         findings.append(
-            Finding("parameters", "ok", f"no Request-like parameter became a query or body parameter ({count} routes)")
+            Finding(
+                "parameters",
+                "ok",
+                "no Request-like parameter became a query or body parameter "
+                f"({_plural(len(api_routes), 'route')})",
+            )
         )
     return findings
 
@@ -222,7 +253,9 @@ def _misread(name: str, annotation: Any) -> str | None:
     return None
 
 
-def _parameter_finding(route: APIRoute, methods: str, call: Callable[..., Any], name: str, reason: str) -> Finding:
+def _parameter_finding(
+    info: RouteInfo, endpoint: bool, call: Callable[..., Any], name: str, reason: str
+) -> Finding:
     module = inspect.getmodule(call)
     future = getattr(module, "annotations", None) is __future__.annotations
     location = _parameter_location(call, name)
@@ -234,11 +267,11 @@ def _parameter_finding(route: APIRoute, methods: str, call: Callable[..., Any], 
         )
     else:
         fix = "annotate it with the class itself, imported at run time: `from fastapi import Request`"
-    where = "" if call is route.endpoint else f" (in dependency {getattr(call, '__qualname__', call)})"
+    where = "" if endpoint else f" (in dependency {getattr(call, '__qualname__', call)})"
     return Finding(
         "parameters",
         "problem",
-        f"parameter {name!r} of {methods} {route.path}{where} became a query or body parameter: "
+        f"parameter {name!r} of {info.describe()}{where} became a query or body parameter: "
         f"{reason}; every call answers 422",
         fix=fix,
         location=location,
@@ -409,13 +442,19 @@ async def _check_sql_store(store: Any, seconds: float) -> Finding:
 
 
 def _unreachable(store: Any, exc: BaseException) -> Finding:
+    from chatkit_backend.errors import BackendError
+
     kind = getattr(store, "kind", "store")
-    where = getattr(store, "display_url", kind)
-    reason = "no answer within the timeout" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, BackendError):
+        reason = exc.message  # the store's own message names the database
+    elif isinstance(exc, TimeoutError):
+        reason = f"no answer from {getattr(store, 'display_url', kind)} within the timeout"
+    else:
+        reason = f"{getattr(store, 'display_url', kind)}: {type(exc).__name__}: {exc}"
     return Finding(
         "store",
         "problem",
-        f"the {kind} store at {where} is not reachable: {reason}",
+        f"the {kind} store is not reachable: {reason}",
         fix="check CHATKIT_DATABASE_URL, that the database server runs and accepts this user, "
         "and the network between them",
     )
@@ -438,6 +477,8 @@ async def check_model(app: Starlette, seconds: float) -> Finding:
 async def _probe(responder: Any, seconds: float) -> Finding:
     from agents import Model, ModelSettings, ModelTracing
 
+    from chatkit_backend.responder import ModelTimeoutError
+
     choice = getattr(responder, "choice", None)
     described = responder.describe() if hasattr(responder, "describe") else "the model"
     agent_model = getattr(getattr(responder, "agent", None), "model", None)
@@ -452,21 +493,26 @@ async def _probe(responder: Any, seconds: float) -> Finding:
         )
     # The Responses API refuses max_output_tokens below 16; Chat Completions takes 1.
     tokens = 16 if getattr(choice, "kind", "") == "openai" else 1
+    stream = model.stream_response(
+        system_instructions=None,
+        input=PROBE_PROMPT,
+        model_settings=ModelSettings(max_tokens=tokens),
+        tools=[],
+        output_schema=None,
+        handoffs=[],
+        tracing=ModelTracing.DISABLED,
+        previous_response_id=None,
+        conversation_id=None,
+        prompt=None,
+    )
     try:
         async with asyncio.timeout(seconds):
-            await model.get_response(
-                system_instructions=None,
-                input=PROBE_PROMPT,
-                model_settings=ModelSettings(max_tokens=tokens),
-                tools=[],
-                output_schema=None,
-                handoffs=[],
-                tracing=ModelTracing.DISABLED,
-                previous_response_id=None,
-                conversation_id=None,
-                prompt=None,
-            )
-    except TimeoutError:
+            async for event in stream:  # streamed, as replies are: the first output is enough
+                if getattr(event, "type", "") in ANSWER_EVENTS:
+                    break
+            else:
+                raise RuntimeError("the stream ended without any output")
+    except (TimeoutError, ModelTimeoutError):
         return Finding(
             "model",
             "problem",
@@ -481,6 +527,10 @@ async def _probe(responder: Any, seconds: float) -> Finding:
             fix="check CHATKIT_MODEL, CHATKIT_MODEL_BASE_URL and the API key "
             "(CHATKIT_MODEL_API_KEY or OPENAI_API_KEY); skip this check with --no-model",
         )
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
     return Finding("model", "ok", f"{described} answered a {tokens}-token probe")
 
 

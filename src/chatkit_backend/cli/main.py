@@ -2,7 +2,7 @@
 
 import typer
 
-from chatkit_backend.cli import attachments, chat, db, serve
+from chatkit_backend.cli import attachments, chat, db, doctor, prune, serve, threads
 
 app = typer.Typer(
     name="chatkit-backend",
@@ -13,6 +13,9 @@ app = typer.Typer(
 )
 app.command("serve")(serve.serve)
 app.command("chat")(chat.chat)
+app.command("doctor")(doctor.doctor)
+app.add_typer(threads.app, name="threads")
+app.command("prune")(prune.prune)
 app.add_typer(attachments.app, name="attachments")
 app.add_typer(db.app, name="db")
 

@@ -102,8 +102,10 @@ class Steps:
 
 
 @contextmanager
-def progress(description: str, *, total: int | None = None, enabled: bool = True) -> Iterator[Steps]:
-    """A transient rich progress bar on stdout, shown only when ``enabled``."""
+def progress(
+    description: str, *, total: int | None = None, enabled: bool = True, stderr: bool = False
+) -> Iterator[Steps]:
+    """A transient rich progress bar (on stdout, or stderr), shown only when ``enabled``."""
     if not enabled:
         yield Steps(None, None)
         return
@@ -112,7 +114,7 @@ def progress(description: str, *, total: int | None = None, enabled: bool = True
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        console=stdout_console(),
+        console=stderr_console() if stderr else stdout_console(),
         transient=True,
     )
     with bar:

@@ -38,7 +38,10 @@ def describe_model(settings: Settings) -> str:
 
 def start_line(settings: Settings) -> str:
     base = settings.server_origin
-    line = f"chatkit-backend listening on {base}{settings.path} | store: {describe_store(settings)} | model: {describe_model(settings)}"
+    where = f"{base}{settings.path}"
+    if settings.host in ("0.0.0.0", "::"):
+        where += " (all interfaces)"
+    line = f"chatkit-backend listening on {where} | store: {describe_store(settings)} | model: {describe_model(settings)}"
     if settings.console_enabled:
         line += f" | console: {base}/console"
     return line
@@ -70,9 +73,15 @@ def serve(
         os.environ["CHATKIT_PORT"] = str(port)
     try:
         settings = load_settings()
+        from chatkit_backend.auth import check_auth_settings
+
+        check_auth_settings(settings)  # a bad key file or JWKS fails here, not in each worker
     except SettingsError as exc:
         _fail(str(exc))
         return
+    count = workers or settings.workers
+    if reload and count > 1:
+        _fail("--reload and --workers > 1 cannot be combined")
     if settings.auth == "none" and not settings.is_loopback and not settings.allow_insecure_bind:
         _fail(
             f"refusing to listen on {settings.host} with CHATKIT_AUTH=none: anyone who can reach it "
@@ -83,9 +92,6 @@ def serve(
         asyncio.run(_prepare_store(settings))
     except Exception as exc:  # the store's message says what to do
         _fail(f"store not ready: {exc}", code=1)
-    count = workers or settings.workers
-    if reload and count > 1:
-        _fail("--reload and --workers > 1 cannot be combined")
     print(start_line(settings), flush=True)
 
     import uvicorn

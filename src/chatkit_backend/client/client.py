@@ -104,7 +104,7 @@ def user_input(
     tool_choice: str | None = None,
 ) -> UserMessageInput:
     """A ``UserMessageInput`` from plain text (or content parts) and attachment ids."""
-    content = [UserMessageTextContent(text=text)] if isinstance(text, str) else text
+    content: list[UserMessageContent] = [UserMessageTextContent(text=text)] if isinstance(text, str) else text
     return UserMessageInput(
         content=content,
         attachments=attachments or [],
@@ -116,7 +116,12 @@ def user_input(
 
 
 class ChatKitClient:
-    """Every ChatKit operation against one backend, with auth headers and typed errors."""
+    """Every ChatKit operation against one backend, with auth headers and typed errors.
+
+    ``api_key`` is sent as ``Authorization: Bearer <key>`` (as ``X-API-Key`` when a
+    ``bearer_token`` is given too); ``headers`` go with every request to the backend; ``transport``
+    replaces the network (``httpx.ASGITransport(app)`` calls an app in-process).
+    """
 
     def __init__(
         self,
@@ -128,19 +133,18 @@ class ChatKitClient:
         headers: Mapping[str, str] | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
-        upload_path: str = "/chatkit/attachments",
-        attachments_path: str = "/chatkit/attachments",
+        attachments_path: str = "/attachments",
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.path = "/" + path.strip("/") if path.strip("/") else "/"
-        self.upload_path = upload_path
         self.attachments_path = attachments_path.rstrip("/")
         sent: dict[str, str] = {"Accept": "application/json, text/event-stream"}
-        token = bearer_token or api_key
-        if token:
-            sent["Authorization"] = f"Bearer {token}"
-        if api_key:
-            sent["X-API-Key"] = api_key
+        if bearer_token:
+            sent["Authorization"] = f"Bearer {bearer_token}"
+            if api_key:
+                sent["X-API-Key"] = api_key
+        elif api_key:
+            sent["Authorization"] = f"Bearer {api_key}"
         sent.update(headers or {})
         self._http = httpx.AsyncClient(
             base_url=self.base_url, headers=sent, timeout=timeout, transport=transport
@@ -193,10 +197,27 @@ class ChatKitClient:
             except httpx.HTTPError as exc:
                 raise TransportError(f"the stream broke off: {type(exc).__name__}: {exc}") from exc
 
-    def _send(self, method: str, url: str, *, json_body: bool = False, **kwargs: Any) -> "_Exchange":
-        headers = {"Content-Type": "application/json"} if json_body else None
-        request = self._http.build_request(method, url, headers=headers, **kwargs)
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: bool = False,
+        headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> "_Exchange":
+        sent = {**({"Content-Type": "application/json"} if json_body else {}), **(headers or {})}
+        request = self._http.build_request(method, url, headers=sent or None, **kwargs)
         return _Exchange(self._http, request)
+
+    def _same_origin(self, url: str) -> bool:
+        target = httpx.URL(url)
+        base = httpx.URL(self.base_url)
+        return not target.is_absolute_url or (target.scheme, target.host, target.port) == (
+            base.scheme,
+            base.host,
+            base.port,
+        )
 
     # -- streaming operations -----------------------------------------------------------
     def create_thread(
@@ -330,10 +351,18 @@ class ChatKitClient:
         return _validate(ATTACHMENT, await self.request(AttachmentsCreateReq(params=params)))
 
     async def upload_attachment(
-        self, target: Attachment | AttachmentUploadDescriptor, data: bytes, *, name: str | None = None,
+        self,
+        target: Attachment | AttachmentUploadDescriptor,
+        data: bytes,
+        *,
+        name: str | None = None,
         mime_type: str | None = None,
-    ) -> Any:
-        """Send the file's bytes as the upload descriptor says (multipart field ``file``)."""
+    ) -> Attachment | None:
+        """Send the file's bytes as the upload descriptor says (multipart field ``file``).
+
+        Credentials go only to the backend's own origin, never to another host (a storage
+        bucket). Returns the attachment when the answer is one (chatkit-backend's is).
+        """
         if isinstance(target, AttachmentUploadDescriptor):
             descriptor = target
         else:
@@ -343,22 +372,33 @@ class ChatKitClient:
             name = name or target.name
             mime_type = mime_type or target.mime_type
         files = {"file": (name or "upload", data, mime_type or "application/octet-stream")}
-        async with self._send(
-            descriptor.method, str(descriptor.url), files=files, headers=descriptor.headers or None
-        ) as response:
+        url = str(descriptor.url)
+        if self._same_origin(url):
+            exchange = self._send(descriptor.method, url, files=files, headers=descriptor.headers)
+        else:
+            request = httpx.Request(descriptor.method, url, headers=descriptor.headers, files=files)
+            exchange = _Exchange(self._http, request)
+        async with exchange as response:
             content = await response.aread()
-        return _decode_json(content, response) if content else None
+        try:
+            return ATTACHMENT.validate_json(content)
+        except ValidationError:
+            return None
 
     async def upload_direct(self, name: str, data: bytes, mime_type: str, *, url: str | None = None) -> Attachment:
-        """Direct upload: POST the file (multipart field ``file``) and get the attachment back."""
+        """Direct upload: POST the file (multipart field ``file``) and get the attachment back.
+
+        ``url`` defaults to chatkit-backend's ``<attachments_path>``; other backends name
+        theirs in the ChatKit UI's ``uploadStrategy``.
+        """
         files = {"file": (name, data, mime_type)}
-        async with self._send("POST", url or self.upload_path, files=files) as response:
+        async with self._send("POST", url or self.attachments_path, files=files) as response:
             content = await response.aread()
         return _validate(ATTACHMENT, _decode_json(content, response))
 
     async def download_attachment(self, attachment_id: str) -> bytes:
-        """The stored bytes of an attachment."""
-        async with self._send("GET", f"{self.attachments_path}/{attachment_id}") as response:
+        """The stored bytes of an attachment (chatkit-backend's ``<attachments_path>/{id}/content``)."""
+        async with self._send("GET", f"{self.attachments_path}/{attachment_id}/content") as response:
             return await response.aread()
 
     async def delete_attachment(self, attachment_id: str) -> None:

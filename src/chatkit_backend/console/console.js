@@ -40,7 +40,7 @@ const ui = {
   composer: byId("composer"),
   pending: byId("pending-attachments"),
   fileInput: byId("file-input"),
-  attachLabel: byId("attach-label"),
+  attach: byId("attach"),
   message: byId("message"),
   send: byId("send"),
   stop: byId("stop"),
@@ -75,7 +75,7 @@ function start() {
   ui.authMode.textContent = `auth: ${config.auth}`;
   ui.credentials.value = sessionStorage.getItem(CREDENTIALS_KEY) || "";
   if (!config.attachments) {
-    ui.attachLabel.hidden = true;
+    ui.attach.hidden = true;
     ui.fileInput.disabled = true;
   }
   wireEvents();
@@ -119,11 +119,13 @@ function wireEvents() {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       sendMessage();
-    } else if (event.key === "Escape" && state.streaming) {
-      stopStream();
     }
   });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && state.streaming) stopStream();
+  });
   ui.stop.addEventListener("click", stopStream);
+  ui.attach.addEventListener("click", () => ui.fileInput.click());
   ui.fileInput.addEventListener("change", () => {
     addFiles([...ui.fileInput.files]);
     ui.fileInput.value = "";
@@ -238,12 +240,14 @@ async function selectThread(threadId) {
   view.clear();
   markCurrentThread();
   setHash(threadId);
-  const loaded = await guarded(() =>
-    Promise.all([
-      client.request({ type: "threads.get_by_id", params: { thread_id: threadId } }),
-      client.request({ type: "items.list", params: { thread_id: threadId, limit: ITEM_PAGE, order: "desc", after: null } }),
-    ]),
-  );
+  const loaded = await guarded(async () => {
+    const thread = await client.request({ type: "threads.get_by_id", params: { thread_id: threadId } });
+    const items = await client.request({
+      type: "items.list",
+      params: { thread_id: threadId, limit: ITEM_PAGE, order: "desc", after: null },
+    });
+    return [thread, items];
+  });
   if (state.threadId !== threadId) return; // another thread was chosen meanwhile
   if (!loaded) {
     // A thread that no longer exists (deleted elsewhere): drop it from the list.
@@ -362,11 +366,12 @@ async function sendMessage() {
   const sentText = ui.message.value;
   ui.message.value = "";
   const sentAttachments = clearPending();
+  // What this stream has shown, so a late outcome never touches another thread's view.
+  const shown = { threadId: state.threadId, assistantId: null };
   try {
-    const outcome = await client.stream(request, onStreamEvent, controller.signal);
-    if (outcome === "aborted") {
-      const last = view.lastAssistantId();
-      if (last) view.markStopped(last);
+    const outcome = await client.stream(request, (event) => onStreamEvent(event, shown), controller.signal);
+    if (outcome === "aborted" && shown.threadId === state.threadId) {
+      if (shown.assistantId) view.markStopped(shown.assistantId);
       showBanner("Stream stopped. The server keeps what was generated so far.", "info");
     }
     releasePending(sentAttachments);
@@ -385,9 +390,12 @@ async function sendMessage() {
   }
 }
 
-function onStreamEvent(event) {
+function onStreamEvent(event, shown) {
+  if (event.type !== "thread.created" && shown.threadId !== state.threadId) return; // left that thread
   switch (event.type) {
     case "thread.created":
+      if (state.threadId !== shown.threadId) return;
+      shown.threadId = event.thread.id;
       state.threadId = event.thread.id;
       ui.title.textContent = titleOf(event.thread);
       setHash(event.thread.id);
@@ -403,6 +411,7 @@ function onStreamEvent(event) {
     case "thread.item.replaced":
       view.upsert(event.item);
       if (event.type === "thread.item.added") view.markStreaming(event.item.id);
+      if (event.item.type === "assistant_message") shown.assistantId = event.item.id;
       break;
     case "thread.item.updated":
       view.update(event.item_id, event.update);
@@ -431,10 +440,10 @@ function stopStream() {
 }
 
 function setStreaming(on) {
+  ui.itemList.setAttribute("aria-busy", String(on));
   ui.send.hidden = on;
   ui.stop.hidden = !on;
   ui.composer.classList.toggle("busy", on);
-  if (on) ui.stop.focus();
 }
 
 async function sendRaw(text) {
@@ -568,8 +577,7 @@ function handleError(error) {
 
 function showBanner(text, kind = "error", { status = "", requestId = "" } = {}) {
   ui.banner.replaceChildren(
-    h("span", {}, text),
-    requestId ? h("span", { class: "muted" }, ` (request ${requestId})`) : null,
+    h("p", {}, text, requestId ? h("span", { class: "muted request" }, ` request ${requestId}`) : null),
     h("button", { type: "button", class: "secondary dismiss", "aria-label": "Dismiss", onclick: clearBanner }, "×"),
   );
   ui.banner.className = `banner ${kind}`;

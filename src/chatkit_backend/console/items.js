@@ -92,12 +92,6 @@ export class ItemsView {
     for (const element of this.list.querySelectorAll(".streaming")) element.classList.remove("streaming");
   }
 
-  lastAssistantId() {
-    let found = null;
-    for (const [id, known] of this.items) if (known.item.type === "assistant_message") found = id;
-    return found;
-  }
-
   build(item) {
     const element = renderItem(item, this.imageSource);
     this.items.set(item.id, { item: structuredClone(item), element });

@@ -6,11 +6,12 @@ item ids come from the store; failures end the stream with a user-safe ``error``
 a client that goes away cancels the run, which closes the request to the model server.
 """
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from agents import Agent, Model, RunConfig, Runner, Tool
+from agents import Agent, Model, RunConfig, Runner, RunResultStreaming, StreamEvent, Tool
 from agents.items import TResponseInputItem
 from chatkit.agents import AgentContext, ThreadItemConverter, stream_agent_response
 from chatkit.errors import CustomStreamError
@@ -70,9 +71,13 @@ class AgentResponder:
         self.client = None if self.choice.is_offline else build_client(settings)
         self.model: Model = guarded(raw_model(self.choice, self.client, settings), settings)
         self.agent = self._build_agent(agent, list(tools or []))
-        self.converter = converter or BackendThreadItemConverter(
-            attachment_reader, text_max_chars=settings.text_attachment_max_chars
-        )
+        if converter is None:
+            converter = BackendThreadItemConverter(
+                attachment_reader, text_max_chars=settings.text_attachment_max_chars
+            )
+        elif isinstance(converter, BackendThreadItemConverter) and converter.attachment_reader is None:
+            converter.attachment_reader = attachment_reader
+        self.converter = converter
         self.titles = TitleWriter(None if self.choice.is_offline else self.model, settings.title_timeout)
         self.run_config = RunConfig(
             model_provider=BackendModelProvider(self.choice, self.client, settings),
@@ -135,16 +140,18 @@ class AgentResponder:
         agent_context: AgentContext[Any] = AgentContext(thread=thread, store=store, request_context=context)
         ids = ItemIdRewriter(lambda kind: store.generate_item_id(kind, thread, context))
         model_input = await self.model_input(store, thread, context)
-        result = Runner.run_streamed(
-            self.agent,
-            model_input,
-            context=agent_context,
-            max_turns=self.settings.model_max_turns,
-            run_config=self.run_config,
+        run = _RunEvents(
+            Runner.run_streamed(
+                self.agent,
+                model_input,
+                context=agent_context,
+                max_turns=self.settings.model_max_turns,
+                run_config=self.run_config,
+            )
         )
         finished = False
         try:
-            async for event in stream_agent_response(agent_context, result):
+            async for event in stream_agent_response(agent_context, cast(RunResultStreaming, run)):
                 for rewritten in ids.rewrite(event):
                     yield rewritten
             finished = True
@@ -164,11 +171,36 @@ class AgentResponder:
             if not finished:
                 # Cancelled (client gone) or failed: stop the run, which closes the request to
                 # the model server, and end the SDK's event queue so no task is left waiting.
-                if not result.is_complete:
-                    result.cancel()
+                run.cancel()
                 _wake_event_reader(agent_context)
         if needs_title and item is not None:
             thread.title = await self.titles.title_for(item, request_id)
+
+
+class _RunEvents:
+    """A streamed run as ``stream_agent_response`` reads it, ending quietly once cancelled.
+
+    ``stream_agent_response`` reads the run's events in a task of its own. When the reply
+    is cancelled that task is left behind, and the run's event stream would end it with
+    ``StopAsyncIteration``, logged as "Task exception was never retrieved". Ending it as
+    cancelled instead keeps the log clean.
+    """
+
+    def __init__(self, result: RunResultStreaming) -> None:
+        self.result = result
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """Stop the run (closing its request to the model server) unless it is over."""
+        self.cancelled = True
+        if not self.result.is_complete:
+            self.result.cancel()
+
+    async def stream_events(self) -> AsyncIterator[StreamEvent]:
+        async for event in self.result.stream_events():
+            yield event
+        if self.cancelled:
+            raise asyncio.CancelledError
 
 
 def _wake_event_reader(agent_context: AgentContext[Any]) -> None:

@@ -1,8 +1,9 @@
 """``BackendThreadItemConverter``: thread items to model input, attachments included.
 
-The SDK's ``ThreadItemConverter`` already handles user text, quoted text, assistant
-messages, client tool calls, widgets, tasks and workflows. This subclass adds what it
-leaves to integrations: attachments (images as base64 data URLs, text files as text up
+The SDK's ``ThreadItemConverter`` already handles user text, quoted text, client tool
+calls, widgets, tasks and workflows. This subclass sends assistant messages as plain
+text (the SDK's ``output_text`` parts break Chat Completions servers) and adds what the
+SDK leaves to integrations: attachments (images as base64 data URLs, text files as text up
 to a bound, anything else named with a note that it was not read), @-mention tags, and
 hidden context whose content is not a string.
 
@@ -16,12 +17,18 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import Any
 
 from agents.items import TResponseInputItem
 from chatkit.agents import ThreadItemConverter
-from chatkit.types import Attachment, HiddenContextItem, ImageAttachment, UserMessageTagContent
+from chatkit.types import (
+    AssistantMessageItem,
+    Attachment,
+    HiddenContextItem,
+    ImageAttachment,
+    UserMessageTagContent,
+)
 from openai.types.responses import (
+    EasyInputMessageParam,
     ResponseInputContentParam,
     ResponseInputImageParam,
     ResponseInputTextParam,
@@ -127,6 +134,16 @@ class BackendThreadItemConverter(ThreadItemConverter):
             )
             return None
 
+    async def assistant_message_to_input(
+        self, item: AssistantMessageItem
+    ) -> TResponseInputItem | list[TResponseInputItem] | None:
+        # The SDK sends ``output_text`` parts, which Chat Completions servers cannot take;
+        # plain text works with both APIs.
+        text = "".join(part.text for part in item.content)
+        if not text.strip():
+            return None
+        return EasyInputMessageParam(type="message", role="assistant", content=text)
+
     async def tag_to_message_content(self, tag: UserMessageTagContent) -> ResponseInputContentParam:
         data = json.dumps(tag.data, default=str, ensure_ascii=False)
         return _text(f"@{tag.text} refers to: {data}")
@@ -141,5 +158,5 @@ class BackendThreadItemConverter(ThreadItemConverter):
         return Message(type="message", role="user", content=[_text(text)])
 
 
-def _text(text: str) -> Any:
+def _text(text: str) -> ResponseInputTextParam:
     return ResponseInputTextParam(type="input_text", text=text)

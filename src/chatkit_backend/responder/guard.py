@@ -38,6 +38,8 @@ class TimeoutModel(Model):
 
     def __getattr__(self, name: str) -> Any:
         # Anything else (the model name, provider-specific helpers) comes from the wrapped model.
+        if name == "inner":
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:

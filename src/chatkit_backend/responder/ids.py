@@ -49,7 +49,7 @@ class ItemIdRewriter:
                 self._track_update(new_id, event)
                 return [event.model_copy(update={"item_id": new_id})]
             case ThreadItemDoneEvent(item=AssistantMessageItem() as item):
-                new_id = self._streaming.pop(item.id, None) or self._new_id(item.id, "message")
+                new_id = self._streaming.pop(item.id, "") or self._new_id(item.id, "message")
                 self._pending.pop(new_id, None)
                 return [ThreadItemDoneEvent(item=item.model_copy(update={"id": new_id}))]
             case ThreadItemDoneEvent(item=ClientToolCallItem() as item):

@@ -9,17 +9,19 @@
 Anyone but the owner gets 404, exactly as for a missing attachment.
 """
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from chatkit.types import Attachment
 from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.requests import ClientDisconnect
 from starlette.responses import FileResponse
 
 from chatkit_backend.attachments import LocalAttachmentStore, StoredContent
 from chatkit_backend.attachments.mime import is_image
 from chatkit_backend.attachments.names import content_disposition
 from chatkit_backend.deps import ContextDep
-from chatkit_backend.errors import NotConfiguredError
+from chatkit_backend.errors import BadRequestError, NotConfiguredError
 
 CACHE_CONTROL = "private, max-age=3600"
 CONTENT_SECURITY_POLICY = "default-src 'none'; sandbox"
@@ -33,6 +35,15 @@ def get_attachment_store(request: Request) -> LocalAttachmentStore:
 
 
 AttachmentsDep = Annotated[LocalAttachmentStore, Depends(get_attachment_store)]
+
+
+async def body_of(request: Request) -> AsyncIterator[bytes]:
+    """The request body as it streams; a client that goes away ends it with a quiet 400."""
+    try:
+        async for chunk in request.stream():
+            yield chunk
+    except ClientDisconnect:
+        raise BadRequestError("upload interrupted: the client disconnected") from None
 
 
 def attachment_json(attachment: Attachment, status_code: int = 200) -> Response:
@@ -80,7 +91,7 @@ def build_attachments_router() -> APIRouter:
         attachment = await attachments.upload(
             attachment_id,
             token,
-            request.stream(),
+            body_of(request),
             request.headers.get("content-type"),
             context,
             content_length=request.headers.get("content-length"),
@@ -93,7 +104,7 @@ def build_attachments_router() -> APIRouter:
     ) -> Response:
         """Direct upload: a multipart ``file`` field becomes an attachment."""
         attachment = await attachments.direct_upload(
-            request.stream(),
+            body_of(request),
             request.headers.get("content-type"),
             context,
             content_length=request.headers.get("content-length"),

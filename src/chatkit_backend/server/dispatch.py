@@ -166,7 +166,9 @@ class Dispatcher:
 
     async def _check_input(self, message: UserMessageInput, context: Any) -> None:
         for attachment_id in message.attachments:
-            await self._load_attachment(attachment_id, context)
+            attachment = await self._load_attachment(attachment_id, context)
+            if (attachment.metadata or {}).get("uploaded") is False:  # LocalAttachmentStore's bookkeeping
+                raise ConflictError(f"attachment {attachment_id!r} has not been uploaded yet")
 
     async def _check_streaming(self, request: StreamingReq, context: Any) -> None:
         match request:
@@ -240,10 +242,11 @@ class Dispatcher:
         """Delete a thread, then its attachments' files (listed first: the rows go with it)."""
         attachments = self.server.attachment_store
         thread_files = getattr(attachments, "thread_files", None)
+        remove_files = getattr(attachments, "remove_files", None)
         files = await thread_files(request.params.thread_id, context) if thread_files else []
         body = await self.server._process_non_streaming(request, context)
-        if files:
-            await attachments.remove_files(files)  # type: ignore[union-attr]
+        if files and remove_files:
+            await remove_files(files)
         return body
 
 

@@ -24,9 +24,9 @@ Pages
     returned when ``has_more`` is true, else ``None``. An ``after`` that names no row
     (deleted, another thread's, another user's) raises ``InvalidPageError`` (400,
     ``invalid_page``): never an empty page that would read as "the end", never a restart
-    from the top. A ``limit`` below 1 or another ``order`` raises the same error. Pages
-    are read with keyset queries on indexed columns, so their cost does not grow with the
-    length of a thread or the number of threads.
+    from the top. A ``limit`` outside 1..10000 or another ``order`` raises the same
+    error. Pages are read with keyset queries on indexed columns, so their cost does not
+    grow with the length of a thread or the number of threads.
 
 Missing rows
     Loading a missing thread, item or attachment, listing the items of a missing thread,
@@ -79,6 +79,7 @@ ID_PREFIXES: dict[StoreItemType, str] = {
     "sdk_hidden_context": "shcx",
 }
 ID_RANDOM_BYTES = 16
+MAX_PAGE_LIMIT = 10_000
 FEEDBACK_KINDS: frozenset[str] = frozenset({"positive", "negative"})
 
 
@@ -106,9 +107,11 @@ def as_utc(value: datetime) -> datetime:
 
 
 def check_page_request(limit: int, order: str) -> None:
-    """Raise ``InvalidPageError`` for a limit below 1 or an order other than asc/desc."""
+    """Raise ``InvalidPageError`` for a limit outside 1..10000 or an order other than asc/desc."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidPageError(f"limit must be a whole number of at least 1 (got {limit!r})")
+    if limit > MAX_PAGE_LIMIT:
+        raise InvalidPageError(f"limit must be at most {MAX_PAGE_LIMIT} (got {limit})")
     if order not in ("asc", "desc"):
         raise InvalidPageError(f"order must be 'asc' or 'desc' (got {order!r})")
 
@@ -171,9 +174,7 @@ class BackendStore(Store[Any]):
         """Raise if the store cannot answer a trivial query (used by /readyz)."""
 
     # -- bulk -------------------------------------------------------------------------
-    async def add_thread_items(
-        self, thread_id: str, items: list[ThreadItem], context: Any
-    ) -> None:
+    async def add_thread_items(self, thread_id: str, items: list[ThreadItem], context: Any) -> None:
         """Add many items to one thread (imports, benchmarks); same rules as ``add_thread_item``."""
         for item in items:
             await self.add_thread_item(thread_id, item, context)

@@ -5,9 +5,17 @@ URLs without a driver mean the async one: ``sqlite:///chat.db`` is
 ``postgresql+asyncpg://...``. Building an engine does no I/O; it connects on first use.
 
 SQLite connections run in WAL mode with a busy timeout and foreign keys on. SQLAlchemy,
-not the ``sqlite3`` module, emits ``BEGIN``: reads take ``BEGIN`` (a snapshot that never
-blocks writers), writes take ``BEGIN IMMEDIATE`` (the write lock up front, so two
-processes never deadlock upgrading a read lock; the busy timeout makes them queue).
+not the ``sqlite3`` module, decides how a transaction begins, per connection, through the
+``SQLITE_BEGIN`` execution option:
+
+- ``"IMMEDIATE"``: ``BEGIN IMMEDIATE`` takes the write lock up front, so two processes
+  never deadlock upgrading a read lock; the busy timeout makes them queue. For writes of
+  several statements, and migrations (DDL is transactional on SQLite this way).
+- ``"NONE"``: no ``BEGIN``; each statement is its own transaction. For work done in one
+  statement (every read, and single-statement upserts), saving the round trips to the
+  aiosqlite thread that ``BEGIN`` costs. A writing statement takes the write lock when it
+  starts, under the busy timeout, like ``BEGIN IMMEDIATE``.
+- anything else (the default): ``BEGIN``, a deferred transaction.
 """
 
 from dataclasses import dataclass
@@ -22,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from chatkit_backend.stores.errors import DatabaseURLError
 
 StoreKind = Literal["memory", "sqlite", "postgresql"]
-WRITE_OPTION = "chatkit_write"
+SQLITE_BEGIN = "chatkit_sqlite_begin"
 ACCEPTED_URLS = (
     "memory://, sqlite:///path.db (sqlite+aiosqlite:///path.db) or "
     "postgresql://user:password@host:5432/db (postgresql+asyncpg://...)"
@@ -59,7 +67,11 @@ def parse_database_url(url: str) -> URL:
     name = parsed.drivername.lower()
     if name in _SQLITE_DRIVERS:
         database = parsed.database or ""
-        if database in ("", ":memory:") or "mode=memory" in database or parsed.query.get("mode") == "memory":
+        if (
+            database in ("", ":memory:")
+            or "mode=memory" in database
+            or parsed.query.get("mode") == "memory"
+        ):
             raise DatabaseURLError(
                 "an in-memory SQLite database is not supported (each connection would get its "
                 "own); use memory:// for an in-memory store or sqlite:///path.db for a file"
@@ -73,7 +85,9 @@ def parse_database_url(url: str) -> URL:
             f"the {driver!r} driver is not supported for {backend}; this backend uses async "
             f"drivers: {ACCEPTED_URLS}"
         )
-    raise DatabaseURLError(f"unsupported database URL scheme {parsed.drivername!r}; use {ACCEPTED_URLS}")
+    raise DatabaseURLError(
+        f"unsupported database URL scheme {parsed.drivername!r}; use {ACCEPTED_URLS}"
+    )
 
 
 def sqlite_file(url: URL) -> Path | None:
@@ -121,7 +135,7 @@ def build_engine(url: URL, options: EngineOptions) -> AsyncEngine:
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
-    """WAL, busy timeout, foreign keys; SQLAlchemy emits BEGIN (IMMEDIATE for writes)."""
+    """WAL, busy timeout, foreign keys; SQLAlchemy emits BEGIN as ``SQLITE_BEGIN`` says."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -137,5 +151,8 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        write = connection.get_execution_options().get(WRITE_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        mode = connection.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+        if mode == "IMMEDIATE":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif mode != "NONE":
+            connection.exec_driver_sql("BEGIN")

@@ -52,7 +52,9 @@ class SortedRows:
         if old is not None:
             del self.keys[bisect.bisect_left(self.keys, old[0])]
 
-    def page(self, after: str | None, limit: int, order: Literal["asc", "desc"] | str) -> tuple[list[str], bool]:
+    def page(
+        self, after: str | None, limit: int, order: Literal["asc", "desc"] | str
+    ) -> tuple[list[str], bool]:
         """Data of up to ``limit`` rows after the cursor row, and whether more follow."""
         keys = self.keys
         if order == "asc":
@@ -111,7 +113,10 @@ class MemoryStore(BackendStore):
     @staticmethod
     def _to_page(data: list[str], has_more: bool, parse: Any) -> Page[Any]:
         rows = [parse(row) for row in data]
-        return Page(data=rows, has_more=has_more, after=rows[-1].id if has_more else None)
+        # The rows are validated models already: build the page without validating again.
+        return Page.model_construct(
+            data=rows, has_more=has_more, after=rows[-1].id if has_more else None
+        )
 
     # -- threads ----------------------------------------------------------------------
     async def load_thread(self, thread_id: str, context: Any) -> ThreadMetadata:
@@ -164,11 +169,11 @@ class MemoryStore(BackendStore):
         thread = self._require(thread_id, owner_of(context))
         thread.items.put(item.id, item.created_at, codec.dump_item(item))
 
-    async def add_thread_items(
-        self, thread_id: str, items: list[ThreadItem], context: Any
-    ) -> None:
+    async def add_thread_items(self, thread_id: str, items: list[ThreadItem], context: Any) -> None:
         rows = self._require(thread_id, owner_of(context)).items
-        added = {item.id: ((as_utc(item.created_at), item.id), codec.dump_item(item)) for item in items}
+        added = {
+            item.id: ((as_utc(item.created_at), item.id), codec.dump_item(item)) for item in items
+        }
         for item_id in added.keys() & rows.rows.keys():
             rows.remove(item_id)
         rows.rows.update(added)

@@ -1,10 +1,14 @@
 """``SQLStore``: one store on SQLAlchemy async Core for SQLite (aiosqlite) and PostgreSQL (asyncpg).
 
 The semantics are in ``chatkit_backend.stores.base``. Pages are keyset queries on
-``(user_id, created_at, id)`` and ``(thread_id, created_at, id)`` indexes; upserts are
-single ``INSERT ... ON CONFLICT`` statements. Writes on SQLite also queue on an
-in-process lock, so concurrent writers of one process wait their turn without spinning
-on the file lock (other processes queue on the busy timeout).
+``(user_id, created_at, id)`` and ``(thread_id, created_at, id)`` indexes. The hot paths
+are one statement each, ownership check included: a page (the cursor's position is a
+subquery; only an empty page costs a second query, to tell "no such thread" or "no such
+cursor" from "the end"), ``load_item``, and ``add_thread_item``/``save_item``/
+``save_thread`` (``INSERT ... SELECT ... WHERE <owned> ON CONFLICT DO UPDATE ...
+RETURNING``). Writes on SQLite also queue on an in-process lock, so concurrent writers of
+one process wait their turn without spinning on the file lock (other processes queue on
+the busy timeout).
 """
 
 import asyncio
@@ -15,10 +19,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chatkit.types import Attachment, FeedbackKind, Page, ThreadItem, ThreadMetadata
-from sqlalchemy import Row, Select, and_, delete, exists, func, select, text, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    delete,
+    exists,
+    func,
+    literal,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -33,7 +48,7 @@ from chatkit_backend.stores.base import (
     owner_of,
 )
 from chatkit_backend.stores.engine import (
-    WRITE_OPTION,
+    SQLITE_BEGIN,
     EngineOptions,
     build_engine,
     display_url,
@@ -47,7 +62,14 @@ from chatkit_backend.stores.errors import (
     StoreUnavailableError,
 )
 from chatkit_backend.stores.migrations import current_on, head, known_revisions, upgrade_on
-from chatkit_backend.stores.schema import attachments, feedback, items, threads
+from chatkit_backend.stores.schema import (
+    ID_TYPE,
+    UTCDateTime,
+    attachments,
+    feedback,
+    items,
+    threads,
+)
 
 Insert = Callable[..., Any]
 
@@ -134,7 +156,9 @@ class SQLStore(BackendStore):
                 "newer version, or restore a backup taken before it migrated"
             )
         else:
-            message = f"database schema is at revision {revision}, this version needs {needed}: {fix}"
+            message = (
+                f"database schema is at revision {revision}, this version needs {needed}: {fix}"
+            )
         raise SchemaOutOfDateError(message)
 
     def _bind_locks(self) -> None:
@@ -147,26 +171,44 @@ class SQLStore(BackendStore):
 
     # -- connections ------------------------------------------------------------------
     @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        """A connection in a read transaction (a snapshot on SQLite)."""
+    async def _read(self, *, statements: str = "one") -> AsyncIterator[AsyncConnection]:
+        """A connection for reading: one statement needs no transaction; several get a snapshot."""
         if not self._opened:
             await self.open()
         with self._unavailable_on_errors():
             async with self.engine.connect() as conn:
+                await conn.execution_options(**self._transaction_options(statements, "DEFERRED"))
                 yield conn
 
     @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        """A connection in a write transaction, committed on success."""
+    async def _write(self, *, statements: str = "many") -> AsyncIterator[AsyncConnection]:
+        """A connection in a write transaction, committed on success.
+
+        ``statements="one"`` skips SQLite's ``BEGIN``: a single statement is atomic alone.
+        """
         if not self._opened:
             await self.open()
         self._bind_locks()
         queue = self._write_lock if self.kind == "sqlite" else nullcontext()
         with self._unavailable_on_errors():
             async with queue, self.engine.connect() as conn:
-                await conn.execution_options(**{WRITE_OPTION: True})
+                await conn.execution_options(**self._transaction_options(statements, "IMMEDIATE"))
                 async with conn.begin():
                     yield conn
+
+    def _transaction_options(self, statements: str, sqlite_begin: str) -> dict[str, str]:
+        """Execution options: no transaction around a single statement (it is atomic alone).
+
+        That saves the ``BEGIN`` and ``COMMIT``/``ROLLBACK`` round trips: to the aiosqlite
+        thread on SQLite, to the server on PostgreSQL.
+        """
+        if statements == "one":
+            return (
+                {SQLITE_BEGIN: "NONE"}
+                if self.kind == "sqlite"
+                else {"isolation_level": "AUTOCOMMIT"}
+            )
+        return {SQLITE_BEGIN: sqlite_begin} if self.kind == "sqlite" else {}
 
     @contextmanager
     def _unavailable_on_errors(self) -> Iterator[None]:
@@ -222,15 +264,16 @@ class SQLStore(BackendStore):
     def _page(
         query: Select[Any],
         key: tuple[Any, Any],
-        cursor: tuple[datetime, str] | None,
+        cursor: tuple[ColumnElement[Any], str] | None,
         limit: int,
         order: str,
     ) -> Select[Any]:
-        """A keyset page: rows after ``cursor`` in ``order``, one past ``limit``."""
+        """A keyset page: rows after ``cursor`` (its created_at, its id) in ``order``, one past ``limit``."""
         created_at, row_id = key
         if cursor is not None:
             position = tuple_(created_at, row_id)
-            query = query.where(position > cursor if order == "asc" else position < cursor)
+            bound = tuple_(cursor[0], literal(cursor[1], ID_TYPE))
+            query = query.where(position > bound if order == "asc" else position < bound)
         if order == "asc":
             query = query.order_by(created_at.asc(), row_id.asc())
         else:
@@ -241,7 +284,10 @@ class SQLStore(BackendStore):
     def _to_page(rows: Sequence[Row[Any]], limit: int, parse: Callable[[str], Any]) -> Page[Any]:
         data = [parse(row.data) for row in rows[:limit]]
         has_more = len(rows) > limit
-        return Page(data=data, has_more=has_more, after=data[-1].id if has_more else None)
+        # The rows are validated models already: build the page without validating again.
+        return Page.model_construct(
+            data=data, has_more=has_more, after=data[-1].id if has_more else None
+        )
 
     def _item_values(self, thread_id: str, item: ThreadItem) -> dict[str, Any]:
         return {
@@ -263,12 +309,36 @@ class SQLStore(BackendStore):
             },
         )
 
+    def _upsert_owned_item(self, thread_id: str, user_id: str, item: ThreadItem) -> Any:
+        """One statement: insert or replace the item if the user owns the thread; returns its id."""
+        owned = exists().where(threads.c.id == thread_id, threads.c.user_id == user_id)
+        row = select(
+            literal(thread_id, ID_TYPE),
+            literal(item.id, ID_TYPE),
+            literal(item.created_at, UTCDateTime()),
+            literal(item.type, items.c.type.type),
+            literal(codec.dump_item(item), items.c.data.type),
+        ).where(owned)
+        insert = self._insert(items).from_select(
+            ["thread_id", "id", "created_at", "type", "data"], row
+        )
+        return insert.on_conflict_do_update(
+            index_elements=[items.c.thread_id, items.c.id],
+            set_={
+                "created_at": insert.excluded.created_at,
+                "type": insert.excluded.type,
+                "data": insert.excluded.data,
+            },
+        ).returning(items.c.id)
+
     # -- threads ----------------------------------------------------------------------
     async def load_thread(self, thread_id: str, context: Any) -> ThreadMetadata:
         user_id = owner_of(context)
         async with self._read() as conn:
             data = await conn.scalar(
-                select(threads.c.data).where(threads.c.id == thread_id, threads.c.user_id == user_id)
+                select(threads.c.data).where(
+                    threads.c.id == thread_id, threads.c.user_id == user_id
+                )
             )
         if data is None:
             raise StoreNotFoundError(f"thread {thread_id!r} not found")
@@ -287,7 +357,7 @@ class SQLStore(BackendStore):
             set_={"created_at": insert.excluded.created_at, "data": insert.excluded.data},
             where=threads.c.user_id == insert.excluded.user_id,
         ).returning(threads.c.id)
-        async with self._write() as conn:
+        async with self._write(statements="one") as conn:
             saved = (await conn.execute(upsert)).first()
         if saved is None:
             raise StoreNotFoundError(f"thread {thread.id!r} not found")
@@ -297,25 +367,22 @@ class SQLStore(BackendStore):
     ) -> Page[ThreadMetadata]:
         check_page_request(limit, order)
         user_id = owner_of(context)
+        cursor_row = (threads.c.id == after) & (threads.c.user_id == user_id)
+        cursor = None
+        if after is not None:
+            cursor = (select(threads.c.created_at).where(cursor_row).scalar_subquery(), after)
+        query = self._page(
+            select(threads.c.data).where(threads.c.user_id == user_id),
+            (threads.c.created_at, threads.c.id),
+            cursor,
+            limit,
+            order,
+        )
         async with self._read() as conn:
-            cursor = None
-            if after is not None:
-                created_at = await conn.scalar(
-                    select(threads.c.created_at).where(
-                        threads.c.id == after, threads.c.user_id == user_id
-                    )
-                )
-                if created_at is None:
-                    raise InvalidPageError(f"after: no thread {after!r} to continue from")
-                cursor = (created_at, after)
-            query = self._page(
-                select(threads.c.data).where(threads.c.user_id == user_id),
-                (threads.c.created_at, threads.c.id),
-                cursor,
-                limit,
-                order,
-            )
             rows = (await conn.execute(query)).all()
+            if not rows and after is not None:
+                if not await conn.scalar(select(exists().where(cursor_row))):
+                    raise InvalidPageError(f"after: no thread {after!r} to continue from")
         return self._to_page(rows, limit, codec.load_thread)
 
     async def delete_thread(self, thread_id: str, context: Any) -> None:
@@ -333,36 +400,41 @@ class SQLStore(BackendStore):
     ) -> Page[ThreadItem]:
         check_page_request(limit, order)
         user_id = owner_of(context)
+        owned = exists().where(threads.c.id == thread_id, threads.c.user_id == user_id)
+        cursor_row = (items.c.thread_id == thread_id) & (items.c.id == after)
+        cursor = None
+        if after is not None:
+            cursor = (select(items.c.created_at).where(cursor_row).scalar_subquery(), after)
+        query = self._page(
+            select(items.c.data).where(items.c.thread_id == thread_id, owned),
+            (items.c.created_at, items.c.id),
+            cursor,
+            limit,
+            order,
+        )
         async with self._read() as conn:
-            cursor = None
-            if after is None:
-                await self._require_thread(conn, thread_id, user_id)
-            else:
+            rows = (await conn.execute(query)).all()
+            if not rows:  # the end, or no such thread or cursor: one more query tells
                 found = (
                     await conn.execute(
-                        select(threads.c.id, items.c.created_at)
-                        .select_from(threads)
-                        .outerjoin(items, and_(items.c.thread_id == threads.c.id, items.c.id == after))
-                        .where(threads.c.id == thread_id, threads.c.user_id == user_id)
+                        select(owned.label("thread"), exists().where(cursor_row).label("cursor"))
                     )
-                ).first()
-                if found is None:
+                ).one()
+                if not found.thread:
                     raise StoreNotFoundError(f"thread {thread_id!r} not found")
-                if found.created_at is None:
+                if after is not None and not found.cursor:
                     raise InvalidPageError(f"after: no item {after!r} in thread {thread_id!r}")
-                cursor = (found.created_at, after)
-            query = self._page(
-                select(items.c.data).where(items.c.thread_id == thread_id),
-                (items.c.created_at, items.c.id),
-                cursor,
-                limit,
-                order,
-            )
-            rows = (await conn.execute(query)).all()
         return self._to_page(rows, limit, codec.load_item)
 
     async def add_thread_item(self, thread_id: str, item: ThreadItem, context: Any) -> None:
-        await self.add_thread_items(thread_id, [item], context)
+        statement = self._upsert_owned_item(thread_id, owner_of(context), item)
+        try:
+            async with self._write(statements="one") as conn:
+                saved = (await conn.execute(statement)).first()
+        except IntegrityError:  # PostgreSQL: the thread was deleted while we wrote
+            saved = None
+        if saved is None:
+            raise StoreNotFoundError(f"thread {thread_id!r} not found")
 
     async def add_thread_items(
         self, thread_id: str, items_to_add: list[ThreadItem], context: Any
@@ -375,7 +447,7 @@ class SQLStore(BackendStore):
                 await conn.execute(self._upsert_items(), values)
 
     async def save_item(self, thread_id: str, item: ThreadItem, context: Any) -> None:
-        await self.add_thread_items(thread_id, [item], context)
+        await self.add_thread_item(thread_id, item, context)
 
     async def load_item(self, thread_id: str, item_id: str, context: Any) -> ThreadItem:
         user_id = owner_of(context)
@@ -393,7 +465,7 @@ class SQLStore(BackendStore):
     async def delete_thread_item(self, thread_id: str, item_id: str, context: Any) -> None:
         user_id = owner_of(context)
         owned = exists().where(threads.c.id == thread_id, threads.c.user_id == user_id)
-        async with self._write() as conn:
+        async with self._write(statements="one") as conn:
             await conn.execute(
                 delete(items).where(items.c.thread_id == thread_id, items.c.id == item_id, owned)
             )
@@ -434,7 +506,7 @@ class SQLStore(BackendStore):
 
     async def delete_attachment(self, attachment_id: str, context: Any) -> None:
         user_id = owner_of(context)
-        async with self._write() as conn:
+        async with self._write(statements="one") as conn:
             await conn.execute(
                 delete(attachments).where(
                     attachments.c.id == attachment_id, attachments.c.user_id == user_id
@@ -461,9 +533,7 @@ class SQLStore(BackendStore):
             )
             missing = sorted(wanted - found)
             if missing:
-                raise StoreNotFoundError(
-                    f"item {missing[0]!r} not found in thread {thread_id!r}"
-                )
+                raise StoreNotFoundError(f"item {missing[0]!r} not found in thread {thread_id!r}")
             await conn.execute(
                 feedback.insert().values(
                     thread_id=thread_id,
@@ -476,7 +546,7 @@ class SQLStore(BackendStore):
 
     async def load_feedback(self, thread_id: str, context: Any) -> list[Feedback]:
         user_id = owner_of(context)
-        async with self._read() as conn:
+        async with self._read(statements="many") as conn:
             await self._require_thread(conn, thread_id, user_id)
             rows = (
                 await conn.execute(
@@ -509,7 +579,9 @@ class SQLStore(BackendStore):
         query = query.order_by(threads.c.created_at.desc(), threads.c.id.desc()).limit(limit)
         async with self._read() as conn:
             rows = (await conn.execute(query)).all()
-        return [OwnedThread(user_id=row.user_id, thread=codec.load_thread(row.data)) for row in rows]
+        return [
+            OwnedThread(user_id=row.user_id, thread=codec.load_thread(row.data)) for row in rows
+        ]
 
     async def admin_stale_attachments(self, created_before: datetime) -> list[OwnedAttachment]:
         query = (
@@ -540,7 +612,7 @@ class SQLStore(BackendStore):
 
     async def count_rows(self) -> dict[str, int]:
         """Row counts per table (for `doctor` and tests)."""
-        async with self._read() as conn:
+        async with self._read(statements="many") as conn:
             return {
                 table.name: int(await conn.scalar(select(func.count()).select_from(table)) or 0)
                 for table in (threads, items, attachments, feedback)

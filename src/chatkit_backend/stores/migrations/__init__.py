@@ -10,9 +10,10 @@ New revisions go in ``versions/``, small and named for their change
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -22,7 +23,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatkit_backend.stores.engine import (
-    WRITE_OPTION,
+    SQLITE_BEGIN,
     EngineOptions,
     build_engine,
     parse_database_url,
@@ -71,7 +72,7 @@ def _current_sync(connection: Connection) -> str | None:
 async def upgrade_on(engine: AsyncEngine, target: str = "head") -> None:
     """Migrate the database behind ``engine`` to ``target``, holding the migration lock."""
     async with engine.connect() as connection:
-        connection = await connection.execution_options(**{WRITE_OPTION: True})
+        connection = await connection.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
         async with connection.begin():
             if connection.dialect.name == "postgresql":
                 await connection.execute(
@@ -99,7 +100,7 @@ def upgrade(url: str) -> None:
     path = sqlite_file(parse_database_url(url))
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    asyncio.run(_with_engine(url, upgrade_on))
+    _run(_with_engine(url, upgrade_on))
 
 
 def current(url: str) -> str | None:
@@ -107,4 +108,14 @@ def current(url: str) -> str | None:
     path = sqlite_file(parse_database_url(url))
     if path is not None and not path.exists():
         return None
-    return asyncio.run(_with_engine(url, current_on))
+    return _run(_with_engine(url, current_on))
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run to completion; from inside an event loop, on a fresh loop in a worker thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -17,10 +17,10 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _id(name: str, *args: sa.ForeignKey, **kwargs: bool) -> sa.Column[str]:
+def _id(name: str, *args: sa.ForeignKey, nullable: bool) -> sa.Column[str]:
     """An id column; collation "C" on PostgreSQL so ids compare byte by byte everywhere."""
     id_type = sa.String(255).with_variant(sa.String(255, collation="C"), "postgresql")
-    return sa.Column(name, id_type, *args, **kwargs)
+    return sa.Column(name, id_type, *args, nullable=nullable)
 
 
 def _time(name: str) -> sa.Column[datetime]:

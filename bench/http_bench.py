@@ -1,0 +1,284 @@
+"""HTTP benchmark: ``create_app`` against the seed guide's endpoint, in the same run.
+
+Each app runs in its own uvicorn process (one worker, no access log, log level warning)
+on a free port, with a memory store seeded with 20 threads and the offline model at full
+speed. The load comes from ``wrk`` (``apt-get install wrk``) with a Lua script for the
+POST bodies, or, without wrk, from a built-in asyncio generator on raw sockets. On a
+machine with two or more cores the server is pinned to one core and the generator to
+another, so the generator is not what limits the rate.
+
+It prints the sustained requests/s of ``threads.list`` and of a streaming
+``threads.create`` for both apps and their ratio, and each server's resident memory
+after warm-up and after each of two identical runs (a leak per request or per stream
+shows as growth between them).
+
+    .venv/bin/python bench/http_bench.py [--duration 10] [--concurrency 32]
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+BENCH_DIR = Path(__file__).resolve().parent
+SEEDED_THREADS = 20
+LIST_BODY = {"type": "threads.list", "params": {"limit": SEEDED_THREADS}}
+CREATE_BODY = {
+    "type": "threads.create",
+    "params": {
+        "input": {
+            "content": [{"type": "input_text", "text": "hi"}],
+            "attachments": [],
+            "inference_options": {},
+        }
+    },
+}
+WORKLOADS = {
+    "threads.list": (LIST_BODY, "threads.list (20 threads)", 8.0),
+    "threads.create": (CREATE_BODY, "threads.create (streaming)", 3.0),
+}
+APPS = {
+    "baseline": "baseline_app:create_baseline_app",
+    "chatkit-backend": "http_bench:create_backend_app",
+}
+
+
+def create_backend_app() -> object:
+    """The app under test: ``create_app`` with the same settings as the baseline."""
+    sys.path.insert(0, str(BENCH_DIR))
+    from baseline_app import bench_settings
+
+    from chatkit_backend.app import create_app
+
+    return create_app(bench_settings())
+
+
+# -- servers -----------------------------------------------------------------------------------------
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    url: str
+    rss: list[int] = field(default_factory=list)
+
+    def record_rss(self) -> None:
+        self.rss.append(psutil.Process(self.process.pid).memory_info().rss)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running(name: str, factory: str, cpu: int | None) -> Iterator[Server]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATKIT_", "OPENAI_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BENCH_DIR), env.get("PYTHONPATH")]))
+    command = [
+        sys.executable, "-m", "uvicorn", "--factory", factory,
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    with tempfile.TemporaryDirectory() as cwd:  # no stray .env, no data folder left behind
+        process = subprocess.Popen(command, env=env, cwd=cwd)
+        server = Server(name, process, f"http://127.0.0.1:{port}")
+        try:
+            if cpu is not None:
+                psutil.Process(process.pid).cpu_affinity([cpu])
+            _wait_healthy(server)
+            yield server
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_healthy(server: Server, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise SystemExit(f"{server.name} exited with {server.process.returncode}")
+        try:
+            if httpx.get(server.url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{server.name} did not start")
+
+
+def seed_and_check(server: Server) -> None:
+    """Create the 20 threads, and check both workloads answer what they should."""
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        for _ in range(SEEDED_THREADS):
+            stream = client.post("/chatkit", content=json.dumps(CREATE_BODY))
+            assert stream.status_code == 200 and '"assistant_message"' in stream.text, stream.text[:500]
+        listed = client.post("/chatkit", content=json.dumps(LIST_BODY))
+        assert listed.status_code == 200, listed.text
+        assert len(listed.json()["data"]) == SEEDED_THREADS
+
+
+# -- load generators ---------------------------------------------------------------------------------
+@dataclass
+class Result:
+    requests: int
+    seconds: float
+    errors: int
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+
+def run_wrk(url: str, body: dict[str, object], duration: float, concurrency: int, cpu: int | None) -> Result:
+    script = (
+        'wrk.method = "POST"\n'
+        f"wrk.body = [==[{json.dumps(body)}]==]\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    try:
+        command = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "--timeout", "10s", "-s", handle.name, url + "/chatkit"]
+        if cpu is not None and shutil.which("taskset"):
+            command = ["taskset", "-c", str(cpu), *command]
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(handle.name)
+    total = re.search(r"(\d+) requests in ([\d.]+)(m?s|m)\b", output)
+    assert total, output
+    seconds = float(total.group(2)) * {"ms": 0.001, "s": 1.0, "m": 60.0}[total.group(3)]
+    errors = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|connect|read|write|timeout):? (\d+)", output))
+    return Result(int(total.group(1)), seconds, errors)
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    lowered = head.lower()
+    if b"transfer-encoding: chunked" in lowered:
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            await reader.readexactly(size + 2)
+            if size == 0:
+                return status
+    length = re.search(rb"content-length: *(\d+)", lowered)
+    await reader.readexactly(int(length.group(1)) if length else 0)
+    return status
+
+
+async def _client(port: int, request: bytes, stop_at: float, statuses: Counter[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.monotonic() < stop_at:
+            writer.write(request)
+            statuses[await _read_response(reader)] += 1
+    finally:
+        writer.close()
+
+
+async def _asyncio_load(port: int, body: bytes, duration: float, concurrency: int) -> Result:
+    request = (
+        f"POST /chatkit HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    statuses: Counter[int] = Counter()
+    started = time.monotonic()
+    await asyncio.gather(*(_client(port, request, started + duration, statuses) for _ in range(concurrency)))
+    elapsed = time.monotonic() - started
+    return Result(sum(statuses.values()), elapsed, sum(n for status, n in statuses.items() if status != 200))
+
+
+def run_asyncio(url: str, body: dict[str, object], duration: float, concurrency: int, cpu: int | None) -> Result:
+    port = int(url.rsplit(":", 1)[1])
+    try:
+        import uvloop
+
+        return uvloop.run(_asyncio_load(port, json.dumps(body).encode(), duration, concurrency))
+    except ImportError:
+        return asyncio.run(_asyncio_load(port, json.dumps(body).encode(), duration, concurrency))
+
+
+# -- the run -----------------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run (default 10)")
+    parser.add_argument("--concurrency", type=int, default=32, help="open connections (default 32)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per workload (default 2)")
+    parser.add_argument("--generator", choices=["auto", "wrk", "asyncio"], default="auto")
+    args = parser.parse_args()
+
+    use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk") is not None)
+    load = run_wrk if use_wrk else run_asyncio
+    cpus = sorted(os.sched_getaffinity(0))
+    server_cpu, client_cpu = (cpus[-1], cpus[0]) if len(cpus) >= 2 else (None, None)
+    if client_cpu is not None:
+        os.sched_setaffinity(0, {client_cpu})  # this process and the generator it starts
+    generator = f"wrk -t1 -c{args.concurrency}" if use_wrk else f"asyncio raw sockets, {args.concurrency} connections"
+    pinning = f"server pinned to CPU {server_cpu}, load generator to CPU {client_cpu}" if server_cpu is not None else "no pinning (one CPU)"
+    print(f"HTTP benchmark: one uvicorn worker per app; {generator}; {pinning}; {args.duration:g}s per run, 2 runs")
+
+    rates: dict[tuple[str, str], list[float]] = {}
+    errors = 0
+    with running("baseline", APPS["baseline"], server_cpu) as baseline, running(
+        "chatkit-backend", APPS["chatkit-backend"], server_cpu
+    ) as backend:
+        servers = [baseline, backend]
+        for server in servers:
+            seed_and_check(server)
+        for server in servers:
+            for body, _label, _target in WORKLOADS.values():
+                load(server.url, body, args.warmup, args.concurrency, client_cpu)
+            server.record_rss()
+        for run in (1, 2):
+            for workload, (body, _label, _target) in WORKLOADS.items():
+                for server in servers:  # interleaved, so drift in the machine's load hits both
+                    result = load(server.url, body, args.duration, args.concurrency, client_cpu)
+                    errors += result.errors
+                    rates.setdefault((server.name, workload), []).append(result.rate)
+                    print(f"  run {run} {workload:<15} {server.name:<16} {result.rate:9.1f} req/s  ({result.requests} requests, {result.errors} errors)")
+            for server in servers:
+                server.record_rss()
+
+    print()
+    print(f"{'workload':<28}{'baseline req/s':>16}{'chatkit-backend req/s':>24}{'ratio':>9}{'target':>9}")
+    for workload, (_body, label, target) in WORKLOADS.items():
+        base = sum(rates[("baseline", workload)]) / 2
+        ours = sum(rates[("chatkit-backend", workload)]) / 2
+        ratio = ours / base
+        verdict = "ok" if ratio >= target else "MISSED"
+        print(f"{label:<28}{base:>16.1f}{ours:>24.1f}{ratio:>8.1f}x{target:>7.0f}x {verdict}")
+    print()
+    print(f"{'resident memory (MB)':<28}{'after warm-up':>16}{'after run 1':>14}{'after run 2':>14}{'run 2 growth':>15}")
+    for server in servers:
+        warm, first, second = (value / 2**20 for value in server.rss)
+        growth = (second - first) / first * 100
+        verdict = "ok" if growth <= 5 else "OVER 5%"
+        print(f"{server.name:<28}{warm:>16.1f}{first:>14.1f}{second:>14.1f}{growth:>14.1f}% {verdict}")
+    if errors:
+        print(f"\n{errors} failed requests during the runs")
+
+
+if __name__ == "__main__":
+    main()

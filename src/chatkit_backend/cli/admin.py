@@ -1,0 +1,130 @@
+"""What the admin commands (``threads``, ``prune``) share: the store, paging, deletion.
+
+They work on the store directly, not through a server: across users with the store's
+admin queries, and as one user (``RequestContext(user_id=...)``) for everything else,
+so ownership rules hold exactly as they do for requests.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import typer
+from chatkit.types import ThreadItem
+
+from chatkit_backend.cli.output import fail
+from chatkit_backend.context import RequestContext
+from chatkit_backend.settings import Settings, SettingsError, load_settings
+from chatkit_backend.stores import BackendStore, OwnedThread, store_from_settings
+from chatkit_backend.stores.base import as_utc
+
+DATABASE_URL_HELP = "Store URL. Default: CHATKIT_DATABASE_URL, else the SQLite file in the data folder."
+DATA_DIR_HELP = "Data folder (CHATKIT_DATA_DIR): the default SQLite file and attachments live there."
+BATCH = 200
+
+DatabaseUrlOption = typer.Option(None, "--database-url", help=DATABASE_URL_HELP)
+DataDirOption = typer.Option(None, "--data-dir", help=DATA_DIR_HELP)
+
+
+def admin_settings(database_url: str | None, data_dir: Path | None) -> Settings:
+    """Settings from the environment with the command's overrides (a bad value exits 2)."""
+    overrides: dict[str, Any] = {}
+    if database_url:
+        overrides["database_url"] = database_url
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        fail(str(exc), code=2)
+
+
+@asynccontextmanager
+async def opened_store(settings: Settings) -> AsyncIterator[BackendStore]:
+    """The configured store, opened (migrated on SQLite when auto-upgrade is on) and closed."""
+    store = store_from_settings(settings)
+    try:
+        await store.open()
+        yield store
+    finally:
+        await store.close()
+
+
+def attachment_files(settings: Settings, store: BackendStore) -> Any:
+    """The attachment store whose files go with deleted threads (None when attachments are off)."""
+    if not settings.attachments:
+        return None
+    from chatkit_backend.attachments import attachment_store_from_settings
+
+    return attachment_store_from_settings(settings, store)
+
+
+async def owned_threads(
+    store: BackendStore, user_id: str | None, created_before: datetime | None = None, batch: int = BATCH
+) -> AsyncIterator[list[OwnedThread]]:
+    """Every thread (of one user, or all), newest first, in batches.
+
+    Safe while the caller deletes the threads it is given, and never repeats or skips a
+    thread when many share a ``created_at`` (the cursor steps one microsecond past the
+    boundary and remembers the ids it has already handed out there).
+    """
+    cursor = created_before
+    boundary_ids: set[str] = set()
+    limit = batch
+    while True:
+        rows = await store.admin_list_threads(user_id, limit=limit, created_before=cursor)
+        fresh = [row for row in rows if row.thread.id not in boundary_ids]
+        full = len(rows) >= limit
+        if not fresh:
+            if not full:
+                return
+            limit *= 2  # a whole page at one instant: widen the page
+            continue
+        yield fresh
+        if not full:
+            return
+        boundary = min(as_utc(row.thread.created_at) for row in rows)
+        boundary_ids = {row.thread.id for row in rows if as_utc(row.thread.created_at) == boundary}
+        cursor = boundary + timedelta(microseconds=1)
+        limit = batch
+
+
+async def thread_items(store: BackendStore, thread_id: str, context: RequestContext) -> list[ThreadItem]:
+    """Every item of a thread, oldest first."""
+    items: list[ThreadItem] = []
+    after: str | None = None
+    while True:
+        page = await store.load_thread_items(thread_id, after, BATCH, "asc", context)
+        items.extend(page.data)
+        if not page.has_more or page.after is None:
+            return items
+        after = page.after
+
+
+async def last_activity(store: BackendStore, owned: OwnedThread) -> datetime:
+    """When the thread last changed: its newest item, else its creation (UTC)."""
+    context = RequestContext(user_id=owned.user_id)
+    page = await store.load_thread_items(owned.thread.id, None, 1, "desc", context)
+    newest = page.data[0].created_at if page.data else owned.thread.created_at
+    return max(as_utc(newest), as_utc(owned.thread.created_at))
+
+
+@dataclass
+class Deleted:
+    """What deleting one thread removed."""
+
+    user_id: str
+    thread_id: str
+    files: int
+
+
+async def delete_thread(store: BackendStore, files: Any, user_id: str, thread_id: str) -> Deleted:
+    """Delete a thread with its items, feedback, attachment rows and attachment files."""
+    context = RequestContext(user_id=user_id)
+    paths: list[Path] = await files.thread_files(thread_id, context) if files is not None else []
+    await store.delete_thread(thread_id, context)
+    removed = await files.remove_files(paths) if files is not None else 0
+    return Deleted(user_id, thread_id, removed)

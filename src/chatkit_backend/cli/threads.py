@@ -1,0 +1,221 @@
+"""``chatkit-backend threads``: list, show, export and delete threads in the store.
+
+    chatkit-backend threads list [--user U]
+    chatkit-backend threads show THREAD --user U
+    chatkit-backend threads export --user U [THREAD...] [-o FILE]    # JSON lines
+    chatkit-backend threads delete THREAD... --user U [--yes]
+
+They open the store from the settings (``--database-url``/``--data-dir`` override them),
+not a running server, so they work while it is down.
+"""
+
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import typer
+from chatkit.store import NotFoundError as StoreNotFoundError
+from chatkit.types import ThreadMetadata
+from rich.table import Table
+
+from chatkit_backend.cli.admin import (
+    DatabaseUrlOption,
+    DataDirOption,
+    admin_settings,
+    attachment_files,
+    delete_thread,
+    opened_store,
+    owned_threads,
+    thread_items,
+)
+from chatkit_backend.cli.chat import describe_item
+from chatkit_backend.cli.output import (
+    JSON_HELP,
+    escape,
+    fail,
+    print_json,
+    print_json_line,
+    progress,
+    stdout_console,
+    to_jsonable,
+)
+from chatkit_backend.cli.output import run as run_async
+from chatkit_backend.context import RequestContext
+from chatkit_backend.stores import BackendStore
+
+app = typer.Typer(help="List, show, export and delete threads in the store.", no_args_is_help=True)
+
+UserOption = typer.Option(..., "--user", "-u", help="The user who owns the threads.")
+
+
+def _thread_row(user_id: str, thread: ThreadMetadata) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "id": thread.id,
+        "title": thread.title,
+        "created_at": thread.created_at,
+        "status": thread.status.type,
+    }
+
+
+async def _load_owned(store: BackendStore, user_id: str, thread_id: str) -> ThreadMetadata:
+    try:
+        return await store.load_thread(thread_id, RequestContext(user_id=user_id))
+    except StoreNotFoundError:
+        fail(f"thread {thread_id} not found for user {user_id}")
+
+
+@app.command("list")
+def list_threads(
+    user: str | None = typer.Option(None, "--user", "-u", help="Only this user's threads. Default: every user's."),
+    limit: int = typer.Option(50, "--limit", min=1, help="Show at most this many threads, newest first."),
+    database_url: str | None = DatabaseUrlOption,
+    data_dir: Path | None = DataDirOption,
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """List threads, newest first, with their owners."""
+    settings = admin_settings(database_url, data_dir)
+
+    async def work() -> list[dict[str, Any]]:
+        async with opened_store(settings) as store:
+            owned = await store.admin_list_threads(user, limit=limit)
+        return [_thread_row(row.user_id, row.thread) for row in owned]
+
+    rows = run_async(work())
+    if as_json:
+        print_json(rows)
+        return
+    out = stdout_console()
+    if not rows:
+        out.print("No threads." if user is None else f"No threads for user {escape(user)}.")
+        return
+    table = Table("user", "thread", "title", "created (UTC)", "status", box=None, pad_edge=False)
+    for row in rows:
+        table.add_row(
+            escape(row["user_id"]),
+            row["id"],
+            escape(row["title"] or "(untitled)"),
+            row["created_at"].strftime("%Y-%m-%d %H:%M"),
+            row["status"],
+        )
+    out.print(table)
+    if len(rows) == limit:
+        out.print(f"[dim](the {limit} newest; --limit shows more)[/]")
+
+
+@app.command("show")
+def show_thread(
+    thread_id: str = typer.Argument(..., help="The thread's id."),
+    user: str = UserOption,
+    database_url: str | None = DatabaseUrlOption,
+    data_dir: Path | None = DataDirOption,
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Show a thread and its messages."""
+    settings = admin_settings(database_url, data_dir)
+
+    async def work() -> tuple[ThreadMetadata, list[Any]]:
+        async with opened_store(settings) as store:
+            thread = await _load_owned(store, user, thread_id)
+            return thread, await thread_items(store, thread_id, RequestContext(user_id=user))
+
+    thread, items = run_async(work())
+    if as_json:
+        print_json({"user_id": user, "thread": thread, "items": items})
+        return
+    out = stdout_console()
+    out.print(f"[bold]{escape(thread.title or '(untitled)')}[/]  {thread.id}")
+    out.print(f"[dim]user {escape(user)}, created {thread.created_at:%Y-%m-%d %H:%M} UTC, {len(items)} items[/]")
+    for item in items:
+        line = describe_item(item)
+        if line:
+            out.print(line)
+
+
+@app.command("export")
+def export_threads(
+    thread_ids: list[str] | None = typer.Argument(
+        None, help="Threads to export. Default: every thread of the user.", show_default=False
+    ),
+    user: str = UserOption,
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    database_url: str | None = DatabaseUrlOption,
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Export threads as JSON lines: one {"user_id", "thread", "items"} object per line."""
+    settings = admin_settings(database_url, data_dir)
+    stream: TextIO = output.open("w", encoding="utf-8") if output else sys.stdout
+    show = output is not None and sys.stderr.isatty()
+    try:
+        count = run_async(_export(settings, user, thread_ids or [], stream, show))
+    finally:
+        if output:
+            stream.close()
+    if output:
+        stdout_console().print(f"Exported {count} thread{'s' if count != 1 else ''} to {escape(str(output))}.")
+
+
+async def _export(settings: Any, user: str, thread_ids: list[str], stream: TextIO, show: bool) -> int:
+    count = 0
+    context = RequestContext(user_id=user)
+    async with opened_store(settings) as store:
+        with progress("exporting", enabled=show, stderr=True) as steps:
+            if thread_ids:
+                steps.total(len(thread_ids))
+                for thread_id in thread_ids:
+                    thread = await _load_owned(store, user, thread_id)
+                    _write_line(stream, user, thread, await thread_items(store, thread_id, context))
+                    steps.advance()
+                    count += 1
+                return count
+            async for batch in owned_threads(store, user):
+                for owned in batch:
+                    items = await thread_items(store, owned.thread.id, context)
+                    _write_line(stream, user, owned.thread, items)
+                    steps.advance()
+                    count += 1
+    return count
+
+
+def _write_line(stream: TextIO, user_id: str, thread: ThreadMetadata, items: list[Any]) -> None:
+    if stream is sys.stdout:
+        print_json_line({"user_id": user_id, "thread": thread, "items": items})
+        return
+    import json
+
+    record = to_jsonable({"user_id": user_id, "thread": thread, "items": items})
+    stream.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+
+@app.command("delete")
+def delete_threads(
+    thread_ids: list[str] = typer.Argument(..., help="Threads to delete."),
+    user: str = UserOption,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    database_url: str | None = DatabaseUrlOption,
+    data_dir: Path | None = DataDirOption,
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Delete threads with their items, feedback and attachment files."""
+    settings = admin_settings(database_url, data_dir)
+    count = len(thread_ids)
+    if not yes and not typer.confirm(
+        f"Delete {count} thread{'s' if count != 1 else ''} of user {user} and their files?", err=True
+    ):
+        fail("nothing deleted")
+
+    async def work() -> list[dict[str, Any]]:
+        async with opened_store(settings) as store:
+            files = attachment_files(settings, store)
+            for thread_id in thread_ids:
+                await _load_owned(store, user, thread_id)  # all exist before any goes
+            deleted = [await delete_thread(store, files, user, thread_id) for thread_id in thread_ids]
+        return [{"user_id": d.user_id, "thread_id": d.thread_id, "files": d.files} for d in deleted]
+
+    deleted = run_async(work())
+    if as_json:
+        print_json({"deleted": deleted})
+        return
+    out = stdout_console()
+    for row in deleted:
+        out.print(f"Deleted {row['thread_id']} ({row['files']} attachment file{'s' if row['files'] != 1 else ''}).")
