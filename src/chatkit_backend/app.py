@@ -11,7 +11,7 @@ from typing import Any
 
 from chatkit.server import ChatKitServer
 from chatkit.store import AttachmentStore
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from chatkit_backend.auth import context_builder, limiter_from_settings
 from chatkit_backend.context import RequestContext
@@ -92,7 +92,11 @@ def create_app(
     app.state.responder = responder
     app.state.limiter = limiter
     app.state.metrics = Metrics()
-    app.dependency_overrides[get_context] = context or context_builder(settings)
+    builder = context or context_builder(settings)
+    if _takes_only_the_request(builder):
+        app.state.context_builder = builder  # called directly by get_context: no per-request DI
+    else:
+        app.dependency_overrides[get_context] = builder
 
     install_error_handlers(app)
     app.include_router(build_chatkit_router(settings.path))
@@ -104,6 +108,27 @@ def create_app(
     _add_cors(app, settings)
     app.add_middleware(RequestMiddleware, metrics=app.state.metrics)
     return app
+
+
+def _takes_only_the_request(dependency: Any) -> bool:
+    """True for ``async def build(request: Request)``, which needs none of FastAPI's injection.
+
+    FastAPI re-analyses an overridden dependency's signature on every request (about half
+    a millisecond); such a builder is called directly instead. Anything else (more
+    parameters, sub-dependencies, a plain ``def`` that FastAPI would run in a thread) stays
+    a dependency override.
+    """
+    call = dependency if inspect.isroutine(dependency) else type(dependency).__call__
+    if not inspect.iscoroutinefunction(call):
+        return False
+    try:
+        parameters = list(inspect.signature(dependency).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    if len(parameters) != 1 or parameters[0].default is not inspect.Parameter.empty:
+        return False
+    annotation = parameters[0].annotation
+    return inspect.isclass(annotation) and issubclass(annotation, Request)
 
 
 def _build_server(

@@ -1,9 +1,13 @@
 """FastAPI dependencies as ``Annotated`` aliases, so routes read as plain signatures.
 
-``get_context`` is a placeholder: ``create_app`` overrides it with the configured
-context builder (an auth mode, or the user's own dependency).
+``get_context`` calls the configured context builder (an auth mode, or the user's own
+dependency) that ``create_app`` put in ``app.state.context_builder``; a builder with
+parameters of its own is installed as a dependency override instead. Every dependency
+here is ``async``: FastAPI runs a plain ``def`` dependency in a worker thread, a thread
+hop per request.
 """
 
+import inspect
 from typing import Annotated, Any
 
 from chatkit.server import ChatKitServer
@@ -15,25 +19,31 @@ from chatkit_backend.settings import Settings
 from chatkit_backend.stores.base import BackendStore
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_store(request: Request) -> BackendStore:
+async def get_store(request: Request) -> BackendStore:
     return request.app.state.store  # type: ignore[no-any-return]
 
 
-def get_server(request: Request) -> ChatKitServer[Any]:
+async def get_server(request: Request) -> ChatKitServer[Any]:
     return request.app.state.server  # type: ignore[no-any-return]
 
 
-def get_dispatcher(request: Request) -> Dispatcher:
+async def get_dispatcher(request: Request) -> Dispatcher:
     return request.app.state.dispatcher  # type: ignore[no-any-return]
 
 
 async def get_context(request: Request) -> RequestContext:
-    """Replaced by ``create_app``; reaching this means the app was not built by it."""
-    raise RuntimeError("get_context was not overridden: build the app with create_app()")
+    """The request context, from the builder ``create_app`` installed."""
+    builder = getattr(request.app.state, "context_builder", None)
+    if builder is None:
+        raise RuntimeError("no context builder: build the app with create_app()")
+    context = builder(request)
+    if inspect.isawaitable(context):
+        context = await context
+    return context  # type: ignore[no-any-return]
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

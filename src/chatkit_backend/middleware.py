@@ -12,6 +12,7 @@ import uuid
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,6 +23,7 @@ from chatkit_backend.metrics import Metrics
 access_logger = logging.getLogger("chatkit_backend.access")
 error_logger = logging.getLogger("chatkit_backend.errors")
 
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that left before the answer
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
@@ -70,6 +72,9 @@ class RequestMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            if not response_started:
+                status = CLIENT_CLOSED_REQUEST  # gone before its body was read: nothing to answer
         except Exception:
             error_logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
             if not response_started:

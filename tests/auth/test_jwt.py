@@ -61,6 +61,10 @@ BAD_HS256_TOKENS: dict[str, tuple[Callable[[], str], str]] = {
         lambda: token(claims(nbf=int(time.time()) + 600)),
         "token is not yet valid (nbf or iat is in the future)",
     ),
+    "issued-in-the-future": (
+        lambda: token(claims(iat=int(time.time()) + 600)),
+        "token is not yet valid (nbf or iat is in the future)",
+    ),
     "wrong-audience": (lambda: token(claims(aud="someone-else")), "token audience (aud) is not accepted"),
     "no-audience": (lambda: token({k: v for k, v in claims().items() if k != "aud"}), "token has no 'aud' claim"),
     "wrong-issuer": (lambda: token(claims(iss="https://evil.test")), "token issuer (iss) is not accepted"),

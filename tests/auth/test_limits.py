@@ -150,17 +150,7 @@ def test_second_concurrent_stream_is_429_until_the_first_ends(tmp_path: Path) ->
         with client.stream("POST", "/chatkit", json=CREATE, headers=bearer(KEY_A)) as first:
             assert first.status_code == 200
             next(first.iter_lines())  # the stream is open
-            import sys
-            t0 = time.monotonic()
-            second = client.post("/chatkit", json=CREATE, headers=bearer(KEY_A), timeout=5)
-            print("SECOND", time.monotonic() - t0, second.status_code, file=sys.stderr)
-            if second.status_code == 200:
-                try:
-                    rest = list(first.iter_lines())
-                    print("FIRST-REST", len(rest), rest[-6:], file=sys.stderr)
-                except Exception as exc:
-                    print("FIRST-EXC", repr(exc), file=sys.stderr)
-                print("SECOND-TEXT", second.text[:300], second.text[-600:], file=sys.stderr)
+            second = client.post("/chatkit", json=CREATE, headers=bearer(KEY_A))
             bob = stream_status(client, KEY_B)
             listing = client.post("/chatkit", json=LIST, headers=bearer(KEY_A))
         # hanging up on the first stream gives its slot back

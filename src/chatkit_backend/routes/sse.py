@@ -1,11 +1,17 @@
 """``EventStreamResponse``: Server-Sent Events that survive a client going away.
 
-The events are produced in a task of their own and handed over through a small queue.
-When the client disconnects (noticed by listening on ``receive``, even while the model
-is silent), the producer task is cancelled once: asyncio's cancellation is a single
+The events are produced in a task of their own and handed over through a queue. When
+the client disconnects (noticed by listening on ``receive``, even while the model is
+silent), the producer task is cancelled once: asyncio's cancellation is a single
 ``CancelledError``, so the SDK's ``handle_stream_cancelled`` can still save the partial
 assistant message. Under Starlette's ``StreamingResponse`` the generator runs inside an
 anyio cancel scope that cancels every later ``await`` too, and nothing would be saved.
+
+The queue is unbounded on purpose: the producer must never wait on a slow client, or a
+cancellation would land in ``queue.put`` instead of inside the SDK's generator, and the
+SDK would not see it. A reply is finite, so at worst it is buffered whole. The sender
+awaits ``queue.get()`` alone (no task or ``asyncio.wait`` per event); the disconnect
+watcher wakes it with a sentinel.
 """
 
 import asyncio
@@ -19,7 +25,8 @@ from starlette.types import Receive, Scope, Send
 logger = logging.getLogger("chatkit_backend.stream")
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
-_END = object()
+_END = object()  # the producer finished
+_GONE = object()  # the client disconnected
 _BACKGROUND: set[asyncio.Task[None]] = set()
 
 
@@ -41,18 +48,15 @@ class EventStreamResponse(Response):
         self.init_headers({**SSE_HEADERS, **(headers or {})})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        queue: asyncio.Queue[object] = asyncio.Queue(maxsize=32)
+        queue: asyncio.Queue[object] = asyncio.Queue()
         producer = asyncio.create_task(self._produce(queue))
-        watcher = asyncio.create_task(_wait_for_disconnect(receive))
+        watcher = asyncio.create_task(_watch_disconnect(receive, producer, queue))
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             while True:
-                getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({getter, watcher}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    break  # the client went away
-                chunk = getter.result()
+                chunk = await queue.get()
+                if chunk is _GONE:
+                    break
                 if chunk is _END:
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
                     break
@@ -70,7 +74,7 @@ class EventStreamResponse(Response):
                 producer.add_done_callback(_BACKGROUND.discard)
                 try:
                     await asyncio.shield(producer)
-                except BaseException:  # noqa: BLE001 - cancelled or failed: nothing left to send
+                except BaseException:
                     pass
             if self.on_close is not None:
                 await asyncio.shield(self.on_close())
@@ -80,10 +84,17 @@ class EventStreamResponse(Response):
     async def _produce(self, queue: asyncio.Queue[object]) -> None:
         try:
             async for chunk in self.source():
-                await queue.put(chunk)
+                queue.put_nowait(chunk)
         except Exception:
             logger.exception("event stream failed")
-        await queue.put(_END)
+        queue.put_nowait(_END)
+
+
+async def _watch_disconnect(receive: Receive, producer: "asyncio.Task[None]", queue: asyncio.Queue[object]) -> None:
+    """On ``http.disconnect``: cancel the producer at once, and wake the sender."""
+    await _wait_for_disconnect(receive)
+    producer.cancel()
+    queue.put_nowait(_GONE)
 
 
 async def _wait_for_disconnect(receive: Receive) -> None:

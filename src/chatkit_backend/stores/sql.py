@@ -12,11 +12,12 @@ the busy timeout).
 """
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, nullcontext
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec
 
 from chatkit.types import Attachment, FeedbackKind, Page, ThreadItem, ThreadMetadata
 from sqlalchemy import (
@@ -74,6 +75,36 @@ from chatkit_backend.stores.schema import (
 Insert = Callable[..., Any]
 
 
+P = ParamSpec("P")
+_INFLIGHT: set[asyncio.Future[Any]] = set()
+
+
+def shielded(method: Callable[P, Any]) -> Callable[P, Any]:
+    """Run a database call to completion even if its caller is cancelled.
+
+    A client that hangs up cancels the task streaming its reply, often while that task
+    waits on the database. Cancelled midway, an aiosqlite (or asyncpg) connection can go
+    back to the pool still inside its transaction, holding SQLite's write lock until every
+    later write times out. Shielded, the call finishes (commits or rolls back, and returns
+    its connection); the caller still sees ``CancelledError`` at once.
+    """
+
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+        task = asyncio.ensure_future(method(*args, **kwargs))
+        _INFLIGHT.add(task)
+        task.add_done_callback(_finished)
+        return await asyncio.shield(task)
+
+    return wrapper
+
+
+def _finished(task: asyncio.Future[Any]) -> None:
+    _INFLIGHT.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved, so a failure after the caller left is not reported twice
+
+
 class SQLStore(BackendStore):
     """A store in SQLite or PostgreSQL; constructing it is cheap, it connects on first use."""
 
@@ -129,6 +160,7 @@ class SQLStore(BackendStore):
         self._opened = False
         await self.engine.dispose()
 
+    @shielded
     async def ping(self) -> None:
         async with self._read() as conn:
             await conn.execute(text("SELECT 1"))
@@ -332,6 +364,7 @@ class SQLStore(BackendStore):
         ).returning(items.c.id)
 
     # -- threads ----------------------------------------------------------------------
+    @shielded
     async def load_thread(self, thread_id: str, context: Any) -> ThreadMetadata:
         user_id = owner_of(context)
         async with self._read() as conn:
@@ -344,6 +377,7 @@ class SQLStore(BackendStore):
             raise StoreNotFoundError(f"thread {thread_id!r} not found")
         return codec.load_thread(data)
 
+    @shielded
     async def save_thread(self, thread: ThreadMetadata, context: Any) -> None:
         user_id = owner_of(context)
         insert = self._insert(threads).values(
@@ -362,6 +396,7 @@ class SQLStore(BackendStore):
         if saved is None:
             raise StoreNotFoundError(f"thread {thread.id!r} not found")
 
+    @shielded
     async def load_threads(
         self, limit: int, after: str | None, order: str, context: Any
     ) -> Page[ThreadMetadata]:
@@ -385,6 +420,7 @@ class SQLStore(BackendStore):
                     raise InvalidPageError(f"after: no thread {after!r} to continue from")
         return self._to_page(rows, limit, codec.load_thread)
 
+    @shielded
     async def delete_thread(self, thread_id: str, context: Any) -> None:
         user_id = owner_of(context)
         async with self._write() as conn:
@@ -395,6 +431,7 @@ class SQLStore(BackendStore):
             await conn.execute(delete(threads).where(threads.c.id == thread_id))
 
     # -- items ------------------------------------------------------------------------
+    @shielded
     async def load_thread_items(
         self, thread_id: str, after: str | None, limit: int, order: str, context: Any
     ) -> Page[ThreadItem]:
@@ -426,6 +463,7 @@ class SQLStore(BackendStore):
                     raise InvalidPageError(f"after: no item {after!r} in thread {thread_id!r}")
         return self._to_page(rows, limit, codec.load_item)
 
+    @shielded
     async def add_thread_item(self, thread_id: str, item: ThreadItem, context: Any) -> None:
         statement = self._upsert_owned_item(thread_id, owner_of(context), item)
         try:
@@ -436,6 +474,7 @@ class SQLStore(BackendStore):
         if saved is None:
             raise StoreNotFoundError(f"thread {thread_id!r} not found")
 
+    @shielded
     async def add_thread_items(
         self, thread_id: str, items_to_add: list[ThreadItem], context: Any
     ) -> None:
@@ -446,9 +485,11 @@ class SQLStore(BackendStore):
             if values:
                 await conn.execute(self._upsert_items(), values)
 
+    @shielded
     async def save_item(self, thread_id: str, item: ThreadItem, context: Any) -> None:
         await self.add_thread_item(thread_id, item, context)
 
+    @shielded
     async def load_item(self, thread_id: str, item_id: str, context: Any) -> ThreadItem:
         user_id = owner_of(context)
         owned = exists().where(threads.c.id == thread_id, threads.c.user_id == user_id)
@@ -462,6 +503,7 @@ class SQLStore(BackendStore):
             raise StoreNotFoundError(f"item {item_id!r} not found in thread {thread_id!r}")
         return codec.load_item(data)
 
+    @shielded
     async def delete_thread_item(self, thread_id: str, item_id: str, context: Any) -> None:
         user_id = owner_of(context)
         owned = exists().where(threads.c.id == thread_id, threads.c.user_id == user_id)
@@ -471,6 +513,7 @@ class SQLStore(BackendStore):
             )
 
     # -- attachments ------------------------------------------------------------------
+    @shielded
     async def save_attachment(self, attachment: Attachment, context: Any) -> None:
         user_id = owner_of(context)
         insert = self._insert(attachments).values(
@@ -492,6 +535,7 @@ class SQLStore(BackendStore):
         if saved is None:
             raise StoreNotFoundError(f"attachment {attachment.id!r} not found")
 
+    @shielded
     async def load_attachment(self, attachment_id: str, context: Any) -> Attachment:
         user_id = owner_of(context)
         async with self._read() as conn:
@@ -504,6 +548,7 @@ class SQLStore(BackendStore):
             raise StoreNotFoundError(f"attachment {attachment_id!r} not found")
         return codec.load_attachment(data)
 
+    @shielded
     async def delete_attachment(self, attachment_id: str, context: Any) -> None:
         user_id = owner_of(context)
         async with self._write(statements="one") as conn:
@@ -514,6 +559,7 @@ class SQLStore(BackendStore):
             )
 
     # -- feedback ---------------------------------------------------------------------
+    @shielded
     async def save_feedback(
         self, thread_id: str, item_ids: list[str], kind: FeedbackKind, context: Any
     ) -> None:
@@ -544,6 +590,7 @@ class SQLStore(BackendStore):
                 )
             )
 
+    @shielded
     async def load_feedback(self, thread_id: str, context: Any) -> list[Feedback]:
         user_id = owner_of(context)
         async with self._read(statements="many") as conn:
@@ -567,6 +614,7 @@ class SQLStore(BackendStore):
         ]
 
     # -- admin ------------------------------------------------------------------------
+    @shielded
     async def admin_list_threads(
         self, user_id: str | None, *, limit: int = 100, created_before: datetime | None = None
     ) -> list[OwnedThread]:
@@ -583,6 +631,7 @@ class SQLStore(BackendStore):
             OwnedThread(user_id=row.user_id, thread=codec.load_thread(row.data)) for row in rows
         ]
 
+    @shielded
     async def admin_stale_attachments(self, created_before: datetime) -> list[OwnedAttachment]:
         query = (
             select(attachments.c.user_id, attachments.c.data, attachments.c.created_at)
@@ -600,6 +649,7 @@ class SQLStore(BackendStore):
             for row in rows
         ]
 
+    @shielded
     async def admin_thread_attachments(self, user_id: str, thread_id: str) -> list[Attachment]:
         query = (
             select(attachments.c.data)
@@ -610,6 +660,7 @@ class SQLStore(BackendStore):
             rows = (await conn.scalars(query)).all()
         return [codec.load_attachment(data) for data in rows]
 
+    @shielded
     async def count_rows(self) -> dict[str, int]:
         """Row counts per table (for `doctor` and tests)."""
         async with self._read(statements="many") as conn:
