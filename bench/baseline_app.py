@@ -6,18 +6,37 @@ difference from ``create_app`` is the endpoint: ``await server.process(body, con
 (a new pydantic ``TypeAdapter`` per call) answered with Starlette's ``StreamingResponse``.
 
     uvicorn --factory --app-dir bench baseline_app:create_baseline_app
+
+``BENCH_RESPONDER=minimal`` swaps the responder, in both apps, for ``MinimalResponder``:
+the offline model's reply, token by token, without the Agents SDK, which shows what the
+HTTP path itself costs per stream.
 """
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
 
 from chatkit.server import StreamingResult
+from chatkit.types import (
+    AssistantMessageContent,
+    AssistantMessageContentPartTextDelta,
+    AssistantMessageItem,
+    ThreadItemAddedEvent,
+    ThreadItemDoneEvent,
+    ThreadItemUpdatedEvent,
+    ThreadMetadata,
+    ThreadStreamEvent,
+    UserMessageItem,
+)
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import StreamingResponse
 
 from chatkit_backend.context import RequestContext
 from chatkit_backend.responder import AgentResponder
+from chatkit_backend.responder.offline import offline_reply, split_tokens
 from chatkit_backend.server import BackendServer
 from chatkit_backend.settings import Settings
 from chatkit_backend.stores import MemoryStore
@@ -35,10 +54,44 @@ def bench_settings() -> Settings:
     )
 
 
+class MinimalResponder:
+    """The offline model's reply as ChatKit events, one delta per token, with no Agents SDK."""
+
+    async def respond(
+        self, server: Any, thread: ThreadMetadata, item: UserMessageItem | None, context: Any
+    ) -> AsyncIterator[ThreadStreamEvent]:
+        text = "".join(part.text for part in item.content if hasattr(part, "text")) if item else ""
+        reply = offline_reply(text, [], [])
+        message = AssistantMessageItem(
+            id=server.store.generate_item_id("message", thread, context),
+            thread_id=thread.id,
+            created_at=datetime.now(),
+            content=[AssistantMessageContent(text="")],
+        )
+        yield ThreadItemAddedEvent(item=message)
+        for token in split_tokens(reply):
+            update = AssistantMessageContentPartTextDelta(content_index=0, delta=token)
+            yield ThreadItemUpdatedEvent(item_id=message.id, update=update)
+        yield ThreadItemDoneEvent(item=message.model_copy(update={"content": [AssistantMessageContent(text=reply)]}))
+
+    def describe(self) -> str:
+        return "minimal"
+
+    async def aclose(self) -> None:
+        return None
+
+
+def bench_responder(settings: Settings) -> Any:
+    """The responder both apps use: the offline model, or ``MinimalResponder`` when asked."""
+    if os.environ.get("BENCH_RESPONDER") == "minimal":
+        return MinimalResponder()
+    return AgentResponder(settings)
+
+
 def create_baseline_app() -> FastAPI:
     settings = bench_settings()
     store = MemoryStore()
-    responder = AgentResponder(settings)
+    responder = bench_responder(settings)
     server = BackendServer(store, None, responder=responder)
 
     @asynccontextmanager

@@ -10,9 +10,10 @@ another, so the generator is not what limits the rate.
 It prints the sustained requests/s of ``threads.list`` and of a streaming
 ``threads.create`` for both apps and their ratio, and each server's resident memory
 after warm-up and after each of two identical runs (a leak per request or per stream
-shows as growth between them).
+shows as growth between them). Before each reading the threads the run created are
+deleted, so the store holds the same 20 threads each time.
 
-    .venv/bin/python bench/http_bench.py [--duration 10] [--concurrency 32]
+    .venv/bin/python bench/http_bench.py [--duration 8] [--concurrency 32]
 """
 
 import argparse
@@ -27,7 +28,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,10 +48,22 @@ CREATE_BODY = {
         }
     },
 }
-WORKLOADS = {
-    "threads.list": (LIST_BODY, "threads.list (20 threads)", 8.0),
-    "threads.create": (CREATE_BODY, "threads.create (streaming)", 3.0),
-}
+
+
+@dataclass(frozen=True)
+class Workload:
+    key: str
+    label: str
+    body: dict[str, object]
+    responder: str  # "offline" (the Agents SDK offline model) or "minimal"
+    target: float | None  # the ratio the issue asks for
+
+
+WORKLOADS = [
+    Workload("list", "threads.list (20 threads)", LIST_BODY, "offline", 8.0),
+    Workload("create", "threads.create (streaming)", CREATE_BODY, "offline", 3.0),
+    Workload("create-minimal", "threads.create, minimal responder", CREATE_BODY, "minimal", None),
+]
 APPS = {
     "baseline": "baseline_app:create_baseline_app",
     "chatkit-backend": "http_bench:create_backend_app",
@@ -58,13 +71,22 @@ APPS = {
 
 
 def create_backend_app() -> object:
-    """The app under test: ``create_app`` with the same settings as the baseline."""
+    """The app under test: ``create_app`` with the same settings and responder as the baseline."""
     sys.path.insert(0, str(BENCH_DIR))
-    from baseline_app import bench_settings
+    from baseline_app import bench_responder, bench_settings
 
     from chatkit_backend.app import create_app
+    from chatkit_backend.server import BackendServer
 
-    return create_app(bench_settings())
+    settings = bench_settings()
+    if os.environ.get("BENCH_RESPONDER") != "minimal":
+        return create_app(settings)  # the defaults: BackendServer with the offline model
+    responder = bench_responder(settings)
+
+    def server(store: object, attachment_store: object) -> BackendServer:
+        return BackendServer(store, attachment_store, responder=responder)  # type: ignore[arg-type]
+
+    return create_app(settings, server=server)
 
 
 # -- servers -----------------------------------------------------------------------------------------
@@ -74,6 +96,7 @@ class Server:
     process: subprocess.Popen[bytes]
     url: str
     rss: list[int] = field(default_factory=list)
+    seeded: set[str] = field(default_factory=set)
 
     def record_rss(self) -> None:
         self.rss.append(psutil.Process(self.process.pid).memory_info().rss)
@@ -88,9 +111,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def running(name: str, factory: str, cpu: int | None) -> Iterator[Server]:
+def running(name: str, factory: str, responder: str, cpu: int | None) -> Iterator[Server]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATKIT_", "OPENAI_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATKIT_", "OPENAI_", "BENCH_"))}
+    env["BENCH_RESPONDER"] = responder
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BENCH_DIR), env.get("PYTHONPATH")]))
     command = [
         sys.executable, "-m", "uvicorn", "--factory", factory,
@@ -98,13 +122,17 @@ def running(name: str, factory: str, cpu: int | None) -> Iterator[Server]:
         "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
     with tempfile.TemporaryDirectory() as cwd:  # no stray .env, no data folder left behind
-        process = subprocess.Popen(command, env=env, cwd=cwd)
+        log = Path(cwd) / "server.log"  # the server's own output, shown if it fails
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log.open("wb"), stderr=subprocess.STDOUT)
         server = Server(name, process, f"http://127.0.0.1:{port}")
         try:
             if cpu is not None:
                 psutil.Process(process.pid).cpu_affinity([cpu])
             _wait_healthy(server)
             yield server
+        except BaseException:
+            print(f"--- {name} server output ---\n{log.read_text()[-4000:]}", file=sys.stderr)
+            raise
         finally:
             process.terminate()
             try:
@@ -137,6 +165,43 @@ def seed_and_check(server: Server) -> None:
         listed = client.post("/chatkit", content=json.dumps(LIST_BODY))
         assert listed.status_code == 200, listed.text
         assert len(listed.json()["data"]) == SEEDED_THREADS
+        server.seeded = {thread["id"] for thread in listed.json()["data"]}
+
+
+async def _delete_created(server: Server, concurrency: int) -> int:
+    """Delete every thread but the seeded ones, so each memory reading sees the same store."""
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+        ids: list[str] = []
+        after = None
+        while True:
+            params = {"limit": 1000, "order": "asc", **({"after": after} if after else {})}
+            page = (await client.post("/chatkit", json={"type": "threads.list", "params": params})).json()
+            ids += [thread["id"] for thread in page["data"] if thread["id"] not in server.seeded]
+            if not page["has_more"]:
+                break
+            after = page["after"]
+        queue = list(ids)
+
+        async def worker() -> None:
+            while queue:
+                thread_id = queue.pop()
+                body = {"type": "threads.delete", "params": {"thread_id": thread_id}}
+                response = await client.post("/chatkit", json=body)
+                assert response.status_code == 200, response.text
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return len(ids)
+
+
+def settle(server: Server, concurrency: int) -> None:
+    """Bring the store back to the 20 seeded threads, then read the resident memory.
+
+    Streaming ``threads.create`` adds a thread per request; without this, the store's
+    growth would read as a leak. Freed memory stays with the process, so a leak is growth
+    from one settled reading to the next.
+    """
+    asyncio.run(_delete_created(server, concurrency))
+    server.record_rss()
 
 
 # -- load generators ---------------------------------------------------------------------------------
@@ -223,7 +288,7 @@ def run_asyncio(url: str, body: dict[str, object], duration: float, concurrency:
 # -- the run -----------------------------------------------------------------------------------------
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run (default 10)")
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per measured run (default 8)")
     parser.add_argument("--concurrency", type=int, default=32, help="open connections (default 32)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per workload (default 2)")
     parser.add_argument("--generator", choices=["auto", "wrk", "asyncio"], default="auto")
@@ -237,45 +302,51 @@ def main() -> None:
         os.sched_setaffinity(0, {client_cpu})  # this process and the generator it starts
     generator = f"wrk -t1 -c{args.concurrency}" if use_wrk else f"asyncio raw sockets, {args.concurrency} connections"
     pinning = f"server pinned to CPU {server_cpu}, load generator to CPU {client_cpu}" if server_cpu is not None else "no pinning (one CPU)"
-    print(f"HTTP benchmark: one uvicorn worker per app; {generator}; {pinning}; {args.duration:g}s per run, 2 runs")
+    print(f"HTTP benchmark: one uvicorn worker per app; {generator}; {pinning}; {args.duration:g}s per run, 2 runs", flush=True)
 
     rates: dict[tuple[str, str], list[float]] = {}
     errors = 0
-    with running("baseline", APPS["baseline"], server_cpu) as baseline, running(
-        "chatkit-backend", APPS["chatkit-backend"], server_cpu
-    ) as backend:
-        servers = [baseline, backend]
+    servers: list[Server] = []
+    with ExitStack() as stack:
+        started: dict[tuple[str, str], Server] = {}
+        for responder in dict.fromkeys(workload.responder for workload in WORKLOADS):
+            for name, factory in APPS.items():
+                label = name if responder == "offline" else f"{name} (minimal)"
+                server = stack.enter_context(running(label, factory, responder, server_cpu))
+                started[(name, responder)] = server
+                servers.append(server)
         for server in servers:
             seed_and_check(server)
+        for workload in WORKLOADS:
+            for name in APPS:
+                load(started[(name, workload.responder)].url, workload.body, args.warmup, args.concurrency, client_cpu)
         for server in servers:
-            for body, _label, _target in WORKLOADS.values():
-                load(server.url, body, args.warmup, args.concurrency, client_cpu)
-            server.record_rss()
+            settle(server, args.concurrency)
         for run in (1, 2):
-            for workload, (body, _label, _target) in WORKLOADS.items():
-                for server in servers:  # interleaved, so drift in the machine's load hits both
-                    result = load(server.url, body, args.duration, args.concurrency, client_cpu)
+            for workload in WORKLOADS:
+                for name in APPS:  # interleaved, so drift in the machine's load hits both
+                    result = load(started[(name, workload.responder)].url, workload.body, args.duration, args.concurrency, client_cpu)
                     errors += result.errors
-                    rates.setdefault((server.name, workload), []).append(result.rate)
-                    print(f"  run {run} {workload:<15} {server.name:<16} {result.rate:9.1f} req/s  ({result.requests} requests, {result.errors} errors)")
+                    rates.setdefault((name, workload.key), []).append(result.rate)
+                    print(f"  run {run} {workload.key:<16} {name:<16} {result.rate:9.1f} req/s  ({result.requests} requests, {result.errors} errors)", flush=True)
             for server in servers:
-                server.record_rss()
+                settle(server, args.concurrency)
 
     print()
-    print(f"{'workload':<28}{'baseline req/s':>16}{'chatkit-backend req/s':>24}{'ratio':>9}{'target':>9}")
-    for workload, (_body, label, target) in WORKLOADS.items():
-        base = sum(rates[("baseline", workload)]) / 2
-        ours = sum(rates[("chatkit-backend", workload)]) / 2
+    print(f"{'workload':<36}{'baseline req/s':>16}{'chatkit-backend req/s':>24}{'ratio':>9}{'target':>9}")
+    for workload in WORKLOADS:
+        base = sum(rates[("baseline", workload.key)]) / 2
+        ours = sum(rates[("chatkit-backend", workload.key)]) / 2
         ratio = ours / base
-        verdict = "ok" if ratio >= target else "MISSED"
-        print(f"{label:<28}{base:>16.1f}{ours:>24.1f}{ratio:>8.1f}x{target:>7.0f}x {verdict}")
+        target = f"{workload.target:>7.0f}x {'ok' if ratio >= workload.target else 'MISSED'}" if workload.target else ""
+        print(f"{workload.label:<36}{base:>16.1f}{ours:>24.1f}{ratio:>8.1f}x{target}")
     print()
-    print(f"{'resident memory (MB)':<28}{'after warm-up':>16}{'after run 1':>14}{'after run 2':>14}{'run 2 growth':>15}")
+    print(f"{'resident memory (MB)':<36}{'after warm-up':>16}{'after run 1':>14}{'after run 2':>14}{'run 2 growth':>15}")
     for server in servers:
         warm, first, second = (value / 2**20 for value in server.rss)
         growth = (second - first) / first * 100
         verdict = "ok" if growth <= 5 else "OVER 5%"
-        print(f"{server.name:<28}{warm:>16.1f}{first:>14.1f}{second:>14.1f}{growth:>14.1f}% {verdict}")
+        print(f"{server.name:<36}{warm:>16.1f}{first:>14.1f}{second:>14.1f}{growth:>14.1f}% {verdict}")
     if errors:
         print(f"\n{errors} failed requests during the runs")
 

@@ -73,6 +73,9 @@ def create_app(
             await stop_pruning()
             if responder is not None:
                 await responder.aclose()
+            transcriber = getattr(chatkit_server, "transcriber", None)
+            if transcriber is not None and hasattr(transcriber, "aclose"):
+                await transcriber.aclose()
             await limiter.aclose()
             if isinstance(server_store, BackendStore):
                 await server_store.close()
@@ -99,7 +102,7 @@ def create_app(
         app.dependency_overrides[get_context] = builder
 
     install_error_handlers(app)
-    app.include_router(build_chatkit_router(settings.path))
+    app.include_router(build_chatkit_router(settings, app.state.dispatcher))
     app.include_router(build_ops_router())
     _include_optional_routers(app, settings, attachment_store)
     if settings.debug:

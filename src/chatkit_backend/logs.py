@@ -51,5 +51,11 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
         logger.handlers = [handler]
         logger.setLevel(level)
         logger.propagate = False
+    # The Agents SDK logs every model failure with a traceback; the responder already logs
+    # it once, with the request id and a readable cause. Its own lines show in DEBUG.
+    agents_logger = logging.getLogger("openai.agents")
+    agents_logger.handlers = [handler]
+    agents_logger.setLevel("DEBUG" if level == "DEBUG" else "CRITICAL")
+    agents_logger.propagate = False
     # Our access log replaces uvicorn's (it has the request id, operation and duration).
     logging.getLogger("uvicorn.access").disabled = True

@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pydantic
 import pytest
 from chatkit.server import StreamingResult
 from chatkit.store import NotFoundError as StoreNotFoundError
+from chatkit.types import ClosedStatus, LockedStatus, ThreadMetadata
 
 from chatkit_backend.context import RequestContext
 from chatkit_backend.errors import InvalidJSONError, InvalidRequestError, NotFoundError
@@ -124,6 +126,40 @@ async def test_non_streaming_requests_answer_json_bytes(server: BackendServer) -
     result = await Dispatcher(server).handle(parse_request(b'{"type": "threads.list", "params": {}}'), ALICE)
     assert result.stream is None
     assert json.loads(result.json) == {"data": [], "has_more": False}
+
+
+async def test_thread_list_is_byte_for_byte_the_sdks_answer(server: BackendServer) -> None:
+    """The dispatcher's fast ``threads.list`` writes exactly what the SDK's handler writes."""
+    rows = [
+        ThreadMetadata(id="thr_a", created_at=datetime(2025, 1, 1, 12, 0, 0)),
+        ThreadMetadata(id="thr_b", title="Crème brûlée \"quoted\" \u2028", created_at=datetime(2025, 1, 2, tzinfo=UTC)),
+        ThreadMetadata(
+            id="thr_c",
+            title="Locked",
+            created_at=datetime(2025, 1, 3, 8, 30, 15, 123456),
+            status=LockedStatus(reason="archived"),
+            metadata={"secret": "integration-only"},
+        ),
+        ThreadMetadata(id="thr_d", created_at=datetime(2025, 1, 4), status=ClosedStatus(), allowed_image_domains=["a.example"]),
+        ThreadMetadata(id="thr_é", title="", created_at=datetime(2025, 1, 5), status=LockedStatus()),
+    ]
+    for row in rows:
+        await server.store.save_thread(row, ALICE)
+    dispatcher = Dispatcher(server)
+    bodies = [
+        {"type": "threads.list", "params": {}},
+        {"type": "threads.list", "params": {"limit": 2, "order": "asc"}},
+        {"type": "threads.list", "params": {"limit": 2, "order": "asc", "after": "thr_b"}},
+        {"type": "threads.list", "params": {"limit": 2, "order": "desc", "after": "thr_é"}},
+        {"type": "threads.list", "params": {"limit": 0, "order": "desc"}},
+    ]
+    for body in bodies:
+        request = parse_request(json.dumps(body).encode())
+        ours = (await dispatcher.handle(request, ALICE)).json
+        assert ours == await server._process_non_streaming(request, ALICE), body  # type: ignore[arg-type]
+    assert b"integration-only" not in ours
+    empty = parse_request(b'{"type": "threads.list", "params": {}}')
+    assert (await dispatcher.handle(empty, BOB)).json == await server._process_non_streaming(empty, BOB)  # type: ignore[arg-type]
 
 
 # -- no TypeAdapter is built per request -------------------------------------------------------

@@ -29,11 +29,9 @@ def describe_store(settings: Settings) -> str:
 
 
 def describe_model(settings: Settings) -> str:
-    model = settings.resolved_model
-    if model == "offline":
-        return "offline (built-in, no network; set CHATKIT_MODEL and CHATKIT_MODEL_API_KEY for a real model)"
-    where = f" at {settings.model_base_url}" if settings.model_base_url else ""
-    return f"{model}{where}"
+    from chatkit_backend.responder.models import model_choice
+
+    return model_choice(settings).describe()
 
 
 def start_line(settings: Settings) -> str:
@@ -89,10 +87,15 @@ def serve(
             "127.0.0.1, or set CHATKIT_ALLOW_INSECURE_BIND=true."
         )
     try:
+        line = start_line(settings)  # resolves the model: a missing key fails here
+    except SettingsError as exc:
+        _fail(str(exc))
+        return
+    try:
         asyncio.run(_prepare_store(settings))
     except Exception as exc:  # the store's message says what to do
         _fail(f"store not ready: {exc}", code=1)
-    print(start_line(settings), flush=True)
+    print(line, flush=True)
 
     import uvicorn
 

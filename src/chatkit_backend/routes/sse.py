@@ -10,8 +10,8 @@ anyio cancel scope that cancels every later ``await`` too, and nothing would be 
 The queue is unbounded on purpose: the producer must never wait on a slow client, or a
 cancellation would land in ``queue.put`` instead of inside the SDK's generator, and the
 SDK would not see it. A reply is finite, so at worst it is buffered whole. The sender
-awaits ``queue.get()`` alone (no task or ``asyncio.wait`` per event); the disconnect
-watcher wakes it with a sentinel.
+awaits ``queue.get()`` alone (no task or ``asyncio.wait`` per event), sends every event
+that is ready in one write, and the disconnect watcher wakes it with a sentinel.
 """
 
 import asyncio
@@ -53,21 +53,26 @@ class EventStreamResponse(Response):
         watcher = asyncio.create_task(_watch_disconnect(receive, producer, queue))
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            while True:
-                chunk = await queue.get()
-                if chunk is _GONE:
+            more = True
+            while more:
+                # Send every event that is ready in one write: fewer sends, same bytes.
+                chunks = [await queue.get()]
+                while not queue.empty():
+                    chunks.append(queue.get_nowait())
+                if _GONE in chunks:
                     break
-                if chunk is _END:
-                    await send({"type": "http.response.body", "body": b"", "more_body": False})
-                    break
-                assert isinstance(chunk, bytes)
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if chunks[-1] is _END:
+                    chunks.pop()
+                    more = False
+                body = b"".join(chunks)  # type: ignore[arg-type]
+                await send({"type": "http.response.body", "body": body, "more_body": more})
         except OSError:
             pass  # the client went away while we were writing
         finally:
             watcher.cancel()
             if not producer.done():
-                producer.cancel()
+                if not producer.cancelling():  # cancel once: a second one would cut the saving short
+                    producer.cancel()
                 # Let the producer finish its cancellation handling (saving the partial
                 # message) even if this task is itself being cancelled.
                 _BACKGROUND.add(producer)
