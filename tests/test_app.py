@@ -2,13 +2,27 @@
 
 import json
 from pathlib import Path
+from typing import Annotated, Any
 
 import httpx
+import pytest
+from fastapi import Header, Request
 from prometheus_client.parser import text_string_to_metric_families
 
 from chatkit_backend.app import cors_origins
-from tests.routes.live_app import captured_log, create_body, error_of, make_settings, post, serve
+from chatkit_backend.context import RequestContext
+from chatkit_backend.deps import get_context
+from tests.routes.live_app import (
+    captured_log,
+    create_body,
+    error_of,
+    make_settings,
+    post,
+    serve,
+    wait_for_log,
+)
 from tests.stores.postgres import create_database, drop_database
+from tests.support.live import sse_events
 
 PREFLIGHT = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,authorization"}
 LIST = {"type": "threads.list", "params": {}}
@@ -201,6 +215,43 @@ def test_debug_request_log_has_method_redacted_headers_and_first_500_bytes(tmp_p
 def test_requests_are_not_logged_in_detail_without_debug(tmp_path: Path) -> None:
     with serve(make_settings(tmp_path, attachments=False)) as (base_url, _), captured_log() as log:
         post(base_url, LIST, headers=SECRETS)
-    assert "chatkit_backend.requests" not in log.getvalue()
-    assert "SECRET" not in log.getvalue()
-    assert '"POST /chatkit" 200 threads.list' in log.getvalue()
+        text = wait_for_log(log, '"POST /chatkit" 200 threads.list')
+    assert "chatkit_backend.requests" not in text
+    assert "SECRET" not in text
+
+
+# -- a context dependency of one's own ---------------------------------------------------------------
+async def user_from_header(request: Request) -> RequestContext:
+    """Needs only the request: ``create_app`` calls it directly, with no per-request injection."""
+    return RequestContext(user_id=request.headers.get("x-test-user", "anonymous"), request_id=request.state.request_id)
+
+
+def user_from_injected_header(x_test_user: Annotated[str, Header()]) -> RequestContext:
+    """Needs FastAPI's injection (a required header, a plain ``def``): installed as an override."""
+    return RequestContext(user_id=x_test_user)
+
+
+def _thread_ids(base_url: str, user: str) -> list[str]:
+    response = post(base_url, LIST, headers={"X-Test-User": user})
+    assert response.status_code == 200, response.text
+    return [thread["id"] for thread in response.json()["data"]]
+
+
+@pytest.mark.parametrize("dependency", [user_from_header, user_from_injected_header])
+def test_custom_context_dependency_scopes_threads_to_its_user(tmp_path: Path, dependency: Any) -> None:
+    with serve(make_settings(tmp_path, attachments=False), context=dependency) as (base_url, app):
+        if dependency is user_from_header:
+            assert app.state.context_builder is user_from_header
+            assert app.dependency_overrides == {}
+        else:
+            assert app.dependency_overrides == {get_context: user_from_injected_header}
+        created = post(base_url, create_body(), headers={"X-Test-User": "alice"})
+        thread_id = sse_events(created.text)[0]["thread"]["id"]
+        assert _thread_ids(base_url, "alice") == [thread_id]
+        assert _thread_ids(base_url, "bob") == []
+
+
+def test_custom_context_dependency_validation_errors_keep_the_error_shape(tmp_path: Path) -> None:
+    with serve(make_settings(tmp_path, attachments=False), context=user_from_injected_header) as (base_url, _):
+        error = error_of(post(base_url, LIST), 422)
+    assert error == {**error, "code": "invalid_request", "message": "header.x-test-user: Field required"}

@@ -2,6 +2,8 @@
 
 import json
 import re
+import socket
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +36,7 @@ from tests.routes.live_app import (
     make_settings,
     post,
     serve,
+    wait_for_log,
 )
 
 LIST = {"type": "threads.list", "params": {}}
@@ -100,7 +103,8 @@ def test_one_access_log_line_per_request(tmp_path: Path) -> None:
         post(base_url, {"type": "nope"}, headers={"X-Request-ID": "req-bad"})
         httpx.get(base_url + "/healthz", headers={"X-Request-ID": "req-health"})
         httpx.get(base_url + "/nowhere", headers={"X-Request-ID": "req-404"})
-    access = [line for line in _json_lines(log.getvalue()) if line["logger"] == "chatkit_backend.access"]
+        text = wait_for_log(log, '"request_id": "req-404"')
+    access = [line for line in _json_lines(text) if line["logger"] == "chatkit_backend.access"]
     by_id = {line["request_id"]: line for line in access}
     ids = ["req-list", "req-create", "req-bad", "req-health", "req-404"]
     assert [line["request_id"] for line in access if line["request_id"] in ids] == ids
@@ -122,7 +126,8 @@ def test_one_access_log_line_per_request(tmp_path: Path) -> None:
 def test_text_access_log_line_has_the_request_id(tmp_path: Path) -> None:
     with serve(make_settings(tmp_path, attachments=False)) as (base_url, _), captured_log() as log:
         post(base_url, LIST, headers={"X-Request-ID": "text-line-1"})
-    lines = [line for line in log.getvalue().splitlines() if "[text-line-1]" in line]
+        text = wait_for_log(log, "[text-line-1]")
+    lines = [line for line in text.splitlines() if "[text-line-1]" in line]
     assert len(lines) == 1
     assert re.search(r'INFO chatkit_backend\.access \[text-line-1\] 127\.0\.0\.1 "POST /chatkit" 200 threads\.list \d+\.\dms$', lines[0])
 
@@ -131,12 +136,12 @@ def test_unexpected_fault_is_a_generic_500_with_the_details_in_the_log(tmp_path:
     settings = make_settings(tmp_path, attachments=False)
     with serve(settings, server=FaultyServer) as (base_url, _), captured_log() as log:
         response = post(base_url, TRANSCRIBE, headers={"X-Request-ID": "fault-1"})
-        follow_up = post(base_url, LIST)
+        follow_up = post(base_url, LIST, headers={"X-Request-ID": "after-fault"})
+        text = wait_for_log(log, "[after-fault]")
     error = error_of(response, 500)
     assert error == {"code": "internal_error", "message": INTERNAL_ERROR_MESSAGE, "request_id": "fault-1"}
     assert "crashed" not in response.text and "hunter2" not in response.text
     assert follow_up.status_code == 200
-    text = log.getvalue()
     assert "ERROR chatkit_backend.errors [fault-1] unhandled error on POST /chatkit" in text
     assert "Traceback (most recent call last)" in text
     assert f"RuntimeError: transcriber crashed: {SECRET_DETAIL}" in text
@@ -147,8 +152,27 @@ def test_fault_inside_a_stream_ends_it_with_an_error_event(tmp_path: Path) -> No
     settings = make_settings(tmp_path, attachments=False)
     with serve(settings, server=FaultyServer) as (base_url, _), captured_log() as log:
         response = post(base_url, create_body(), headers={"X-Request-ID": "stream-fault"})
+        text = wait_for_log(log, '[stream-fault] 127.0.0.1 "POST /chatkit" 200 threads.create')
     events = events_of(response)
     assert events[-1] == {"type": "error", "code": "stream.error", "allow_retry": True}
     assert "hunter2" not in response.text
-    assert "RuntimeError: model crashed" in log.getvalue()
-    assert '[stream-fault] 127.0.0.1 "POST /chatkit" 200 threads.create' in log.getvalue()
+    assert "RuntimeError: model crashed" in text
+
+
+def test_client_gone_before_its_body_is_logged_as_499_without_a_traceback(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, attachments=False)
+    with serve(settings) as (base_url, _), captured_log() as log:
+        with socket.create_connection(("127.0.0.1", settings.port)) as sock:
+            sock.sendall(
+                b"POST /chatkit HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-ID: gone-early\r\n"
+                b"Content-Length: 5000\r\n\r\n" + b'{"type": "threads.list"'
+            )
+            time.sleep(0.3)
+        deadline = time.monotonic() + 5
+        while "[gone-early]" not in log.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert httpx.get(base_url + "/healthz").status_code == 200
+    text = log.getvalue()
+    assert '[gone-early] 127.0.0.1 "POST /chatkit" 499 POST /chatkit' in text
+    assert "Traceback" not in text
+    assert "unhandled error" not in text

@@ -7,7 +7,7 @@
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from chatkit.server import ChatKitServer
 from chatkit.store import AttachmentStore
@@ -144,9 +144,9 @@ def _build_server(
     if isinstance(server, ChatKitServer):
         return server
     if server is None or (inspect.isclass(server) and issubclass(server, BackendServer)):
-        cls = server or BackendServer
+        cls: type[BackendServer] = server or BackendServer
         return cls(store, attachment_store, responder=responder, transcriber=_transcriber(settings))
-    built = server(store, attachment_store)
+    built = cast(ServerFactory, server)(store, attachment_store)
     if not isinstance(built, ChatKitServer):
         raise TypeError(f"server factory returned {type(built).__name__}, not a ChatKitServer")
     return built

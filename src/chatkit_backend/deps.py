@@ -14,6 +14,7 @@ from chatkit.server import ChatKitServer
 from fastapi import Depends, Request
 
 from chatkit_backend.context import RequestContext
+from chatkit_backend.errors import UnauthorizedError
 from chatkit_backend.server.dispatch import Dispatcher
 from chatkit_backend.settings import Settings
 from chatkit_backend.stores.base import BackendStore
@@ -46,8 +47,19 @@ async def get_context(request: Request) -> RequestContext:
     return context  # type: ignore[no-any-return]
 
 
+async def get_optional_context(request: Request) -> RequestContext | None:
+    """The request context, or None when the request carries no valid credentials."""
+    if getattr(request.app.state, "context_builder", None) is None:
+        return None  # a builder installed as a dependency override cannot be called here
+    try:
+        return await get_context(request)
+    except UnauthorizedError:
+        return None
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[BackendStore, Depends(get_store)]
 ServerDep = Annotated[ChatKitServer[Any], Depends(get_server)]
 DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
 ContextDep = Annotated[RequestContext, Depends(get_context)]
+OptionalContextDep = Annotated[RequestContext | None, Depends(get_optional_context)]

@@ -4,6 +4,7 @@ import contextlib
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -102,3 +103,13 @@ def captured_log(log_format: str = "text") -> Iterator[io.StringIO]:
         yield buffer
     finally:
         handler.setStream(previous)
+
+
+def wait_for_log(log: io.StringIO, needle: str, within: float = 5.0) -> str:
+    """The captured log once it holds ``needle``: the access line is written after the answer."""
+    deadline = time.monotonic() + within
+    while needle not in log.getvalue():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{needle!r} not logged:\n{log.getvalue()[-3000:]}")
+        time.sleep(0.02)
+    return log.getvalue()

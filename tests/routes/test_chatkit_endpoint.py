@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,7 +17,9 @@ from tests.routes.live_app import (
     create_thread,
     error_of,
     events_of,
+    make_settings,
     post,
+    serve,
 )
 
 EXPECTED_TYPES = ", ".join(REQUEST_TYPES)
@@ -317,7 +320,7 @@ def test_body_at_the_limit_is_read(base_url: str) -> None:
     assert post(base_url, padded).status_code == 200
 
 
-@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH", "OPTIONS"])
 def test_other_methods_are_405(base_url: str, method: str) -> None:
     response = httpx.request(method, base_url + "/chatkit", timeout=10)
     error = error_of(response, 405)
@@ -380,3 +383,15 @@ def test_hostile_headers_never_cause_a_500(base_url: str) -> None:
     response = post(base_url, {"type": "threads.list", "params": {}}, headers=headers)
     assert response.status_code == 200
     assert re.fullmatch("[0-9a-f]{32}", response.headers["x-request-id"])
+
+
+# -- the default app, attachments on -------------------------------------------------------------------
+def test_with_attachments_on_an_unknown_attachment_is_still_404_and_leaves_no_thread(tmp_path: Path) -> None:
+    with serve(make_settings(tmp_path)) as (url, _):
+        created = post(url, {"type": "attachments.create", "params": {"name": "a.txt", "size": 3, "mime_type": "text/plain"}})
+        assert created.status_code == 200, created.text
+        assert created.headers["content-type"] == "application/json"
+        assert created.json()["id"].startswith("atc_")
+        error = error_of(post(url, create_body(attachments=["atc_missing"])), 404)
+        assert error["message"] == "attachment 'atc_missing' not found"
+        assert post(url, {"type": "threads.list", "params": {}}).json()["data"] == []

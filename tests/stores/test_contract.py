@@ -10,6 +10,7 @@ import pytest
 from chatkit.store import NotFoundError as SDKNotFoundError
 from chatkit.types import AssistantMessageContent, ThreadItem
 
+from chatkit_backend.context import RequestContext
 from chatkit_backend.errors import BackendError
 from chatkit_backend.stores import BackendStore, InvalidPageError, StoreNotFoundError
 from tests.stores.conftest import ALICE, BOB
@@ -119,6 +120,16 @@ async def test_thread_cursor_of_another_user_is_an_error(store: BackendStore) ->
 
 
 # -- ownership -------------------------------------------------------------------------
+
+
+async def test_same_user_id_in_two_tenants_owns_separate_threads(store: BackendStore) -> None:
+    acme = RequestContext(user_id="alice", tenant_id="acme")
+    globex = RequestContext(user_id="alice", tenant_id="globex")
+    await store.save_thread(thread("thr_acme"), acme)
+    assert [t.id for t in (await store.load_threads(10, None, "asc", acme)).data] == ["thr_acme"]
+    assert (await store.load_threads(10, None, "asc", globex)).data == []
+    with pytest.raises(StoreNotFoundError):
+        await store.load_thread("thr_acme", globex)
 
 
 async def test_foreign_thread_and_its_items_read_as_not_found(store: BackendStore) -> None:

@@ -327,10 +327,17 @@ class LocalAttachmentStore(AttachmentStore[RequestContext]):
         }
 
     def _check_upload_token(self, token: str, attachment_id: str, user_id: str) -> None:
+        claims = self._verify_upload_token(token)
+        if claims.user_id != user_id:
+            raise not_found(attachment_id)
+        if claims.attachment_id != attachment_id:
+            raise UploadTokenError("upload token is for another attachment")
+
+    def _verify_upload_token(self, token: str) -> Any:
         if not token:
             raise UploadTokenError("upload URL has no token: use the URL from attachments.create")
         try:
-            claims = self.signer.verify(token, "upload")
+            return self.signer.verify(token, "upload")
         except TokenError as exc:
             if str(exc) == "expired":
                 raise UploadTokenError(
@@ -338,10 +345,18 @@ class LocalAttachmentStore(AttachmentStore[RequestContext]):
                     "seconds, CHATKIT_UPLOAD_TOKEN_TTL): create the attachment again"
                 ) from None
             raise UploadTokenError("upload token is invalid") from None
-        if claims.user_id != user_id:
-            raise not_found(attachment_id)
+
+    def upload_context(self, token: str, attachment_id: str, *, request_id: str = "") -> RequestContext:
+        """The owner's context for an upload sent without credentials.
+
+        The signed token is the credential, as with a presigned storage URL: browsers
+        upload to the descriptor's URL with only the descriptor's headers. It names one
+        attachment of one user, expires, and works once.
+        """
+        claims = self._verify_upload_token(token)
         if claims.attachment_id != attachment_id:
             raise UploadTokenError("upload token is for another attachment")
+        return RequestContext(user_id=claims.user_id, request_id=request_id)
 
     @staticmethod
     def _already_uploaded(attachment_id: str) -> ConflictError:

@@ -20,7 +20,7 @@ from starlette.responses import FileResponse
 from chatkit_backend.attachments import LocalAttachmentStore, StoredContent
 from chatkit_backend.attachments.mime import is_image
 from chatkit_backend.attachments.names import content_disposition
-from chatkit_backend.deps import ContextDep
+from chatkit_backend.deps import ContextDep, OptionalContextDep
 from chatkit_backend.errors import BadRequestError, NotConfiguredError
 
 CACHE_CONTROL = "private, max-age=3600"
@@ -84,10 +84,17 @@ def build_attachments_router() -> APIRouter:
         attachment_id: str,
         request: Request,
         attachments: AttachmentsDep,
-        context: ContextDep,
+        context: OptionalContextDep,
         token: Annotated[str, Query()] = "",
     ) -> Response:
-        """Second phase of a two-phase upload: the raw body or a multipart ``file`` field."""
+        """Second phase of a two-phase upload: the raw body or a multipart ``file`` field.
+
+        Credentials are optional here: without them the signed token identifies the owner.
+        """
+        if context is None:
+            context = attachments.upload_context(
+                token, attachment_id, request_id=getattr(request.state, "request_id", "")
+            )
         attachment = await attachments.upload(
             attachment_id,
             token,

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chatkit.errors import ErrorCode
 from chatkit.server import DEFAULT_PAGE_SIZE, ChatKitServer
 from chatkit.store import NotFoundError as StoreNotFoundError
 from chatkit.types import (
@@ -61,7 +62,7 @@ REQUEST_ADAPTER: TypeAdapter[ChatKitReq] = TypeAdapter(ChatKitReq)
 REQUEST_TYPES = sorted(
     {
         model.model_fields["type"].default
-        for model in ChatKitReq.__args__[0].__args__  # type: ignore[attr-defined]
+        for model in ChatKitReq.__args__[0].__args__
     }
 )
 MAX_PAGE_LIMIT = 1000
@@ -154,7 +155,7 @@ class Dispatcher:
             logger.exception(
                 "stream failed", extra={"request_id": getattr(context, "request_id", "")}
             )
-            yield b"data: " + serialize(ErrorEvent(code="stream.error", allow_retry=True)) + b"\n\n"
+            yield b"data: " + serialize(ErrorEvent(code=ErrorCode.STREAM_ERROR, allow_retry=True)) + b"\n\n"
 
     # -- checks before the first byte ------------------------------------------------------
     async def _load_thread(self, thread_id: str, context: Any) -> None:
@@ -289,7 +290,7 @@ def _check_page_limit(request: ThreadsListReq | ItemsListReq) -> None:
 
 # What the SDK's ``_to_thread_response`` copies from a ``ThreadMetadata``; the rest of a
 # thread response is constant for a row without items.
-THREAD_RESPONSE_FIELDS = frozenset({"title", "id", "created_at", "status", "allowed_image_domains"})
+THREAD_RESPONSE_FIELDS: set[str] = {"title", "id", "created_at", "status", "allowed_image_domains"}
 _THREAD_RESPONSE_TAIL = b',"metadata":{},"items":{"data":[],"has_more":false}}'
 _JSON_STRING: TypeAdapter[str] = TypeAdapter(str)
 

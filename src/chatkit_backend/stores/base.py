@@ -6,7 +6,8 @@ semantics, and ``tests/stores/test_contract.py`` checks each of them on every st
 Ownership
     Every call takes a context object with a ``user_id`` attribute (``RequestContext``, or
     any object with that attribute, such as the SDK examples' pydantic model). Every read
-    and write is scoped to that user. Another user's thread, item or attachment reads as
+    and write is scoped to that user (to ``"<tenant_id>/<user_id>"`` when the context
+    carries a ``tenant_id``, so tenants never share threads). Another user's thread, item or attachment reads as
     missing: loading it raises ``NotFoundError``, listing never shows it, saving over it
     raises ``NotFoundError`` (it is never overwritten) and deleting it is a no-op that
     leaves it untouched, exactly as for an id that does not exist, so a caller cannot
@@ -89,14 +90,17 @@ def generate_id(item_type: StoreItemType) -> str:
 
 
 def owner_of(context: Any) -> str:
-    """The user id every store call is scoped to, read from ``context.user_id``."""
+    """The owner every store call is scoped to: ``context.user_id``, qualified by
+    ``context.tenant_id`` when the context has one (``"<tenant>/<user>"``), so the same
+    user id in two tenants owns two separate sets of threads."""
     user_id = getattr(context, "user_id", None)
     if not isinstance(user_id, str) or not user_id:
         raise TypeError(
             "store calls need a context object with a non-empty string `user_id` attribute, "
             f"got {type(context).__name__}"
         )
-    return user_id
+    tenant_id = getattr(context, "tenant_id", None)
+    return f"{tenant_id}/{user_id}" if isinstance(tenant_id, str) and tenant_id else user_id
 
 
 def as_utc(value: datetime) -> datetime:
