@@ -49,7 +49,27 @@ _EXPORTS = {
     "load_settings": "chatkit_backend.settings",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "BackendError",
+    "BackendServer",
+    "BadRequestError",
+    "ChatKitClient",
+    "ChatKitError",
+    "ConflictError",
+    "InvalidRequestError",
+    "NotConfiguredError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "RateLimitedError",
+    "RequestContext",
+    "Settings",
+    "SettingsError",
+    "UnauthorizedError",
+    "UnsupportedMediaTypeError",
+    "__version__",
+    "create_app",
+    "load_settings",
+]
 
 
 def __getattr__(name: str) -> Any:

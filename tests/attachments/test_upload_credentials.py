@@ -52,7 +52,7 @@ def test_upload_without_credentials_uses_the_token_owner(base_url: str, tmp_path
     }
     streamed = httpx.post(f"{base_url}/chatkit", json=message, headers={"X-API-Key": "key-alice"})
     assert streamed.status_code == 200
-    assert [e["type"] for e in sse_events(streamed.text)][0] == "thread.created"
+    assert sse_events(streamed.text)[0]["type"] == "thread.created"
 
 
 def test_upload_with_another_users_credentials_is_not_found(base_url: str) -> None:
