@@ -176,3 +176,13 @@ def test_client_gone_before_its_body_is_logged_as_499_without_a_traceback(tmp_pa
     assert '[gone-early] 127.0.0.1 "POST /chatkit" 499 POST /chatkit' in text
     assert "Traceback" not in text
     assert "unhandled error" not in text
+
+
+def test_unexpected_fault_answer_is_readable_by_an_allowed_browser_origin(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, attachments=False)
+    origin = "http://localhost:3000"
+    with serve(settings, server=FaultyServer) as (base_url, _), captured_log():
+        response = post(base_url, TRANSCRIBE, headers={"X-Request-ID": "fault-2", "Origin": origin})
+    assert error_of(response, 500)["request_id"] == "fault-2"
+    assert response.headers["access-control-allow-origin"] == origin
+    assert response.headers["x-request-id"] == "fault-2"

@@ -7,8 +7,9 @@ import httpx
 from fastapi import FastAPI
 
 from chatkit_backend.app import create_app
+from chatkit_backend.cli.doctor_checks import api_routes
 from chatkit_backend.settings import Settings
-from tests.routes.pitfall import pitfalls, routes_with_dependants
+from tests.routes.pitfall import pitfalls
 from tests.routes.samples import broken_router, sound_router
 
 ROUTES_DIR = Path(__file__).resolve().parents[1] / "src" / "chatkit_backend" / "routes"
@@ -23,7 +24,7 @@ def _sample_app(router_module: object) -> FastAPI:
 def test_every_route_of_the_full_app_resolves_its_special_parameters(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, debug=True, console=True, attachments=True)
     app = create_app(settings)
-    paths = {path for path, _dependant in routes_with_dependants(app)}
+    paths = {route.path for route in api_routes(app)}
     assert {settings.path, "/healthz", "/readyz", "/metrics", "/debug/routes", "/console"} <= paths
     assert pitfalls(app) == []
 

@@ -5,13 +5,12 @@ reading the environment is what it tests. Everything else passes ``Settings(...)
 """
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from chatkit_backend.settings import Settings, SettingsError, load_settings
+from tests.support.live import run_cli
 
 
 @pytest.fixture(autouse=True)
@@ -127,17 +126,7 @@ def test_defaults(tmp_path: Path) -> None:
 
 
 def test_serve_with_invalid_port_exits_2_naming_the_variable(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATKIT_", "OPENAI_"))}
-    env["CHATKIT_PORT"] = "abc"
-    env["COLUMNS"] = "200"
-    done = subprocess.run(
-        [sys.executable, "-m", "chatkit_backend", "serve"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_cli(["serve"], {"CHATKIT_PORT": "abc", "COLUMNS": "200"}, cwd=tmp_path)
     assert done.returncode == 2
     assert "CHATKIT_PORT: Input should be a valid integer" in done.stderr
     assert "Traceback" not in done.stderr

@@ -19,7 +19,11 @@ from chatkit_backend.deps import get_context
 from chatkit_backend.http_errors import install_error_handlers
 from chatkit_backend.logs import configure_logging
 from chatkit_backend.metrics import Metrics
-from chatkit_backend.middleware import RequestMiddleware, StrictCORSMiddleware
+from chatkit_backend.middleware import (
+    InternalErrorMiddleware,
+    RequestMiddleware,
+    StrictCORSMiddleware,
+)
 from chatkit_backend.routes.chatkit import build_chatkit_router
 from chatkit_backend.routes.ops import build_debug_router, build_ops_router
 from chatkit_backend.server.chatkit_server import BackendServer
@@ -108,6 +112,7 @@ def create_app(
     if settings.debug:
         app.include_router(build_debug_router(app))
 
+    app.add_middleware(InternalErrorMiddleware)  # innermost: its 500 gets CORS headers
     _add_cors(app, settings)
     app.add_middleware(RequestMiddleware, metrics=app.state.metrics)
     return app

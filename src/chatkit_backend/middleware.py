@@ -103,6 +103,39 @@ class RequestMiddleware:
             request_id_var.reset(token)
 
 
+class InternalErrorMiddleware:
+    """Turns an unexpected exception into the generic JSON 500, inside the CORS middleware.
+
+    Placed inside CORS so a browser on another origin can read the 500 (with its request
+    id); ``RequestMiddleware`` keeps the same catch as a backstop for faults outside it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except ClientDisconnect:
+            raise
+        except Exception:
+            if response_started:
+                raise  # nothing to answer: the outer middleware logs it
+            error_logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            await _send_internal_error(send, scope.get("state", {}).get("request_id", ""))
+
+
 async def _send_internal_error(send: Send, request_id: str) -> None:
     body = json.dumps(
         BackendError(INTERNAL_ERROR_MESSAGE).body(request_id)

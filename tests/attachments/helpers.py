@@ -11,6 +11,7 @@ import httpx
 from fastapi import Request
 
 from chatkit_backend.context import RequestContext
+from tests.support.bodies import user_input
 from tests.support.live import sse_events
 
 USER_HEADER = "X-Test-User"
@@ -101,11 +102,7 @@ class Client:
 
     def send(self, text: str, attachment_ids: list[str], thread_id: str | None = None) -> list[dict[str, Any]]:
         """Send a message with attachments (new thread unless ``thread_id``); the SSE events."""
-        message = {
-            "content": [{"type": "input_text", "text": text}],
-            "attachments": attachment_ids,
-            "inference_options": {},
-        }
+        message = user_input(text, attachment_ids)
         if thread_id is None:
             body = {"type": "threads.create", "params": {"input": message}}
         else:

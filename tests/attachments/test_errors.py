@@ -14,6 +14,7 @@ from chatkit_backend.attachments.tokens import TokenSigner
 from tests.attachments.conftest import MAX_UPLOAD_BYTES, Live
 from tests.attachments.helpers import JPEG_HEAD, SECRET, USER_HEADER, Client, error_of, png_bytes
 from tests.routes.live_app import captured_log
+from tests.support.bodies import create_body
 
 TOO_LARGE = f"file is larger than the limit of {MAX_UPLOAD_BYTES} bytes (CHATKIT_MAX_UPLOAD_BYTES)"
 ALLOWED = "image/png, image/jpeg, image/gif, image/webp, text/*, application/pdf, application/json"
@@ -298,16 +299,7 @@ def test_direct_upload_needs_a_file_field(alice: Client) -> None:
 # -- sending --------------------------------------------------------------------------------------
 def test_a_message_cannot_carry_an_attachment_that_was_never_uploaded(alice: Client) -> None:
     attachment = alice.created("later.txt", b"abc", "text/plain")
-    body = {
-        "type": "threads.create",
-        "params": {
-            "input": {
-                "content": [{"type": "input_text", "text": "too early"}],
-                "attachments": [attachment["id"]],
-                "inference_options": {},
-            }
-        },
-    }
+    body = create_body("too early", [attachment["id"]])
     error = error_of(alice.chatkit(body), 409)
     assert error["message"] == f"attachment {attachment['id']!r} has not been uploaded yet"
     assert alice.upload(attachment, b"abc").status_code == 200

@@ -7,6 +7,7 @@ import pytest
 
 from tests.attachments.conftest import Live
 from tests.attachments.helpers import Client, error_of, png_bytes, thread_id_of
+from tests.support.bodies import create_body
 
 MISSING = "atc_00000000000000000000000000000000"
 
@@ -66,16 +67,7 @@ def test_another_user_cannot_delete_it(live: Live, alice: Client, bob: Client, a
 
 
 def test_another_user_cannot_send_it_in_a_message(alice: Client, bob: Client, alices_image: dict[str, str]) -> None:
-    body = {
-        "type": "threads.create",
-        "params": {
-            "input": {
-                "content": [{"type": "input_text", "text": "steal"}],
-                "attachments": [alices_image["id"]],
-                "inference_options": {},
-            }
-        },
-    }
+    body = create_body("steal", [alices_image["id"]])
     error = error_of(bob.chatkit(body), 404)
     assert error["message"] == not_found_message(alices_image["id"])
     assert alice.content(alices_image["id"]).status_code == 200

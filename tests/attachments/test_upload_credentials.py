@@ -13,6 +13,7 @@ import pytest
 
 from tests.attachments.helpers import png_bytes
 from tests.routes.live_app import make_settings, serve
+from tests.support.bodies import create_body
 from tests.support.live import sse_events
 
 KEYS = {"key-alice": "alice", "key-bob": "bob"}
@@ -40,16 +41,7 @@ def test_upload_without_credentials_uses_the_token_owner(base_url: str, tmp_path
     assert uploaded.status_code == 200, uploaded.text
     assert "upload_descriptor" not in uploaded.json()
 
-    message = {
-        "type": "threads.create",
-        "params": {
-            "input": {
-                "content": [{"type": "input_text", "text": "look"}],
-                "attachments": [attachment["id"]],
-                "inference_options": {},
-            }
-        },
-    }
+    message = create_body("look", [attachment["id"]])
     streamed = httpx.post(f"{base_url}/chatkit", json=message, headers={"X-API-Key": "key-alice"})
     assert streamed.status_code == 200
     assert sse_events(streamed.text)[0]["type"] == "thread.created"

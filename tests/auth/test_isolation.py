@@ -20,6 +20,7 @@ from chatkit_backend.context import RequestContext
 from chatkit_backend.errors import UnauthorizedError
 from tests.auth.harness import settings_for
 from tests.auth.keys import AUDIENCE, ISSUER, SECRET, bearer, claims, jwk_of, rsa_key, token
+from tests.support.bodies import user_input
 from tests.support.live import run_app, sse_events
 
 MISSING_THREAD = "thr_" + "0" * 32
@@ -111,10 +112,6 @@ class Client:
         )
 
 
-def message(text: str, attachments: list[str] | None = None) -> dict[str, Any]:
-    return {"content": [{"type": "input_text", "text": text}], "attachments": attachments or [], "inference_options": {}}
-
-
 @dataclass
 class World:
     """A's data on a live server, and a client for each user."""
@@ -137,7 +134,7 @@ class World:
 
 
 def seed(alice: Client, mode: str, bob: Client) -> World:
-    response = alice.chatkit("threads.create", input=message("hello from alice"))
+    response = alice.chatkit("threads.create", input=user_input("hello from alice"))
     assert response.status_code == 200, response.text
     events = sse_events(response.text)
     thread_id = events[0]["thread"]["id"]
@@ -225,8 +222,8 @@ def test_threads_delete(world: World) -> None:
 
 
 def test_threads_add_user_message(world: World) -> None:
-    foreign = world.bob.chatkit("threads.add_user_message", thread_id=world.thread_id, input=message("hi"))
-    missing = world.bob.chatkit("threads.add_user_message", thread_id=MISSING_THREAD, input=message("hi"))
+    foreign = world.bob.chatkit("threads.add_user_message", thread_id=world.thread_id, input=user_input("hi"))
+    missing = world.bob.chatkit("threads.add_user_message", thread_id=MISSING_THREAD, input=user_input("hi"))
     assert_same_as_missing(foreign, missing, (world.thread_id, MISSING_THREAD))
     world.assert_alice_unchanged()
 
@@ -268,8 +265,8 @@ def test_attachments_create_cannot_reach_a_attachments(world: World) -> None:
     own = world.bob.create_attachment("bob.txt", 3)
     assert own["id"] != world.attachment_id
     assert world.alice.http.get(f"/attachments/{own['id']}/content").status_code == 404
-    foreign = world.bob.chatkit("threads.create", input=message("look", [world.attachment_id]))
-    missing = world.bob.chatkit("threads.create", input=message("look", [MISSING_ATTACHMENT]))
+    foreign = world.bob.chatkit("threads.create", input=user_input("look", [world.attachment_id]))
+    missing = world.bob.chatkit("threads.create", input=user_input("look", [MISSING_ATTACHMENT]))
     assert_same_as_missing(foreign, missing, (world.attachment_id, MISSING_ATTACHMENT))
     assert world.bob.thread_ids() == []
 
@@ -310,7 +307,7 @@ def test_none_mode_has_one_user_whatever_the_headers(tmp_path: Path) -> None:
     with run_app(create_app(settings)) as base:
         local = Client(base, {})
         posing = Client(base, {"X-User-Id": "bob", **bearer(token(claims("bob")))})
-        created = local.chatkit("threads.create", input=message("hi"))
+        created = local.chatkit("threads.create", input=user_input("hi"))
         thread_id = sse_events(created.text)[0]["thread"]["id"]
         assert posing.thread_ids() == local.thread_ids() == [thread_id]
         local.http.close()

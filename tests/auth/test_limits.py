@@ -11,6 +11,7 @@ from chatkit_backend.context import RequestContext
 from chatkit_backend.errors import RateLimitedError
 from tests.auth.harness import asgi_client, error_of, settings_for, whoami_app
 from tests.auth.keys import API_KEYS, KEY_A, KEY_B, bearer
+from tests.support.bodies import create_body
 from tests.support.live import run_app
 
 ALICE = RequestContext(user_id="alice")
@@ -125,10 +126,7 @@ async def test_over_the_limit_is_429_with_retry_after_per_user(tmp_path: Path) -
     assert bob.status_code == 200
 
 
-CREATE = {
-    "type": "threads.create",
-    "params": {"input": {"content": [{"type": "input_text", "text": "hi"}], "attachments": [], "inference_options": {}}},
-}
+CREATE = create_body("hi")
 
 
 def stream_status(client: httpx.Client, key: str) -> int:

@@ -1,25 +1,18 @@
 """``chatkit-backend serve`` and auth: refusing an open bind without auth, bad keys, no secrets in logs."""
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
 from tests.auth.keys import KEY_A, bearer
-from tests.support.live import REPO, run_serve
+from tests.support.live import run_cli, run_serve
 
 
 def serve_once(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Run ``serve`` expecting it to refuse to start; its output with whitespace folded."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATKIT_", "OPENAI_"))}
-    full_env.update(env)
-    result = subprocess.run(
-        [sys.executable, "-m", "chatkit_backend", "serve"],
-        env=full_env, cwd=REPO, capture_output=True, text=True, timeout=60,
-    )
+    result = run_cli(["serve"], env)
     result.stdout = " ".join((result.stdout + result.stderr).split())
     return result
 

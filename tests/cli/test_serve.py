@@ -1,7 +1,6 @@
 """``chatkit-backend serve``: real processes on 127.0.0.1, the README's curl, workers and reload."""
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -12,9 +11,9 @@ import httpx
 import psutil
 import pytest
 
-from chatkit_backend.cli.serve import start_line
+from chatkit_backend.cli.serve import per_process_limits_warning, start_line
 from chatkit_backend.settings import Settings
-from tests.support.live import free_port, run_serve, sse_events
+from tests.support.live import free_port, run_cli, run_serve, sse_events
 
 README_CREATE = '{"type":"threads.create","params":{"input":{"content":[{"type":"input_text","text":"hi"}],"attachments":[],"inference_options":{}}}}'
 START = "chatkit-backend listening on "
@@ -35,12 +34,7 @@ def _start_line(process: subprocess.Popen[str]) -> str:
 
 
 def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATKIT_", "OPENAI_"))}
-    full_env.update(env)
-    full_env["COLUMNS"] = "300"
-    return subprocess.run(
-        [sys.executable, "-m", "chatkit_backend", *args], env=full_env, cwd=cwd, capture_output=True, text=True, timeout=60
-    )
+    return run_cli(args, {**env, "COLUMNS": "300"}, cwd=cwd)
 
 
 # -- the start line -------------------------------------------------------------------------------
@@ -185,3 +179,14 @@ def test_console_script_is_installed() -> None:
     assert done.returncode == 0
     for option in ("--host", "--port", "--reload", "--workers"):
         assert option in done.stdout
+
+
+def test_several_workers_with_in_process_limits_are_warned_about() -> None:
+    limited = Settings(rate_limit_per_minute=60)
+    assert per_process_limits_warning(limited, 4) == (
+        "rate limits are counted per process: with 4 workers a user gets up to 4 times the budget. "
+        "Set CHATKIT_REDIS_URL to share them."
+    )
+    assert per_process_limits_warning(limited, 1) is None
+    assert per_process_limits_warning(Settings(), 4) is None
+    assert per_process_limits_warning(Settings(rate_limit_per_minute=60, redis_url="redis://127.0.0.1:6379/0"), 4) is None

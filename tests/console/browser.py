@@ -1,7 +1,6 @@
 """Helpers for the console's browser tests: Debian's Chromium under Playwright, a watch on
 the page's console, screenshots, and a few ChatKit calls made straight to the server."""
 
-import json
 import os
 import re
 import struct
@@ -14,7 +13,8 @@ import httpx
 import pytest
 from playwright.sync_api import ConsoleMessage, Error, Page, expect
 
-from tests.support.live import REPO, sse_events
+from tests.support.bodies import create_body
+from tests.support.live import REPO, sse_event, sse_events
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -118,25 +118,20 @@ class ChatKitCalls:
 
     def create_thread(self, text: str, *, wait: bool = True) -> str:
         """Start a thread; with ``wait=False`` hang up after ``thread.created`` (no reply)."""
-        body = {"type": "threads.create", "params": {"input": user_input(text)}}
+        body = create_body(text)
         with httpx.stream("POST", self.url, json=body, timeout=30) as response:
             response.raise_for_status()
             if wait:
                 events = sse_events(response.read().decode())
                 return str(next(e["thread"]["id"] for e in events if e["type"] == "thread.created"))
             for line in response.iter_lines():
-                if line.startswith("data: "):
-                    event = json.loads(line[6:])
-                    if event["type"] == "thread.created":
-                        return str(event["thread"]["id"])
+                event = sse_event(line)
+                if event is not None and event["type"] == "thread.created":
+                    return str(event["thread"]["id"])
         raise AssertionError("the stream had no thread.created event")
 
     def delete_thread(self, thread_id: str) -> None:
         self.call({"type": "threads.delete", "params": {"thread_id": thread_id}})
-
-
-def user_input(text: str) -> dict[str, Any]:
-    return {"content": [{"type": "input_text", "text": text}], "attachments": [], "inference_options": {}}
 
 
 def assistant_text(item: dict[str, Any]) -> str:

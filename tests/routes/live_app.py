@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from chatkit_backend.app import create_app
 from chatkit_backend.settings import Settings
+from tests.support.bodies import create_body
 from tests.support.live import free_port, run_app, sse_events
 
 HINT = "hi"
@@ -32,19 +33,6 @@ def serve(settings: Settings, **kwargs: Any) -> Iterator[tuple[str, FastAPI]]:
     app = create_app(settings, **kwargs)
     with run_app(app, port=settings.port) as base_url:
         yield base_url, app
-
-
-def create_body(text: str = HINT, attachments: list[str] | None = None) -> dict[str, Any]:
-    return {
-        "type": "threads.create",
-        "params": {
-            "input": {
-                "content": [{"type": "input_text", "text": text}],
-                "attachments": attachments or [],
-                "inference_options": {},
-            }
-        },
-    }
 
 
 def add_message_body(thread_id: str, text: str = HINT) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from chatkit_backend.auth.local import LOCAL_USER
 from chatkit_backend.context import RequestContext
 from chatkit_backend.stores import open_store
 from tests.routes.live_app import assistant_text, create_body, create_thread, make_settings, serve
+from tests.support.live import sse_event
 
 PROMPT = "tell me something long"
 TOKEN_DELAY = 0.05
@@ -36,9 +37,9 @@ async def _read_until_deltas(response: httpx.Response, count: int) -> tuple[str,
     received = ""
     deltas = 0
     async for line in response.aiter_lines():
-        if not line.startswith("data: "):
+        event = sse_event(line)
+        if event is None:
             continue
-        event = json.loads(line[6:])
         if event["type"] == "thread.created":
             thread_id = event["thread"]["id"]
         update = event.get("update", {})

@@ -1,6 +1,5 @@
 """Store errors as the API answers them: the app on a real SQLite store, two users."""
 
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +8,8 @@ import httpx
 import pytest
 
 from chatkit_backend import Settings, create_app
+from tests.support.bodies import create_body
+from tests.support.live import sse_events
 
 
 @pytest.fixture
@@ -26,23 +27,8 @@ async def post(client: httpx.AsyncClient, user: str, body: dict[str, Any]) -> ht
 
 
 async def create_thread(client: httpx.AsyncClient, user: str) -> str:
-    response = await post(
-        client,
-        user,
-        {
-            "type": "threads.create",
-            "params": {
-                "input": {
-                    "content": [{"type": "input_text", "text": "hi"}],
-                    "attachments": [],
-                    "inference_options": {},
-                }
-            },
-        },
-    )
-    events = [
-        json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")
-    ]
+    response = await post(client, user, create_body())
+    events = sse_events(response.text)
     return str(next(e["thread"]["id"] for e in events if e["type"] == "thread.created"))
 
 

@@ -1,6 +1,7 @@
 """Real servers for end-to-end tests: uvicorn in a thread, or ``chatkit-backend serve`` in a process."""
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -21,6 +22,37 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def clean_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without CHATKIT_*/OPENAI_* variables, plus ``env``."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("CHATKIT_", "OPENAI_"))}
+    return {**clean, **(env or {})}
+
+
+def run_cli(
+    args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m chatkit_backend ARGS`` to its end in a clean environment, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "chatkit_backend", *args],
+        env=clean_env(env),
+        cwd=cwd or REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def stop(process: subprocess.Popen[Any]) -> None:
+    """Terminate a process if it still runs; kill it if it has not exited after 15 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def wait_until_healthy(base_url: str, timeout: float = 20.0, process: subprocess.Popen[Any] | None = None) -> None:
@@ -57,43 +89,49 @@ def run_app(app: Any, port: int | None = None) -> Iterator[str]:
 
 @contextlib.contextmanager
 def run_serve(
-    env: dict[str, str] | None = None, args: list[str] | None = None, cwd: Path | None = None
+    env: dict[str, str] | None = None,
+    args: list[str] | None = None,
+    cwd: Path | None = None,
+    *,
+    log: Path | None = None,
+    timeout: float = 20.0,
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """Run ``chatkit-backend serve`` as a process; yields (base URL, process)."""
+    """Run ``chatkit-backend serve`` as a process until healthy; yields (base URL, process).
+
+    Its output goes to ``process.stdout`` (a pipe), or to the file ``log`` when given.
+    """
     port = free_port()
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATKIT_", "OPENAI_"))}
-    full_env.update({"CHATKIT_PORT": str(port), "CHATKIT_HOST": "127.0.0.1", **(env or {})})
-    process = subprocess.Popen(
-        [sys.executable, "-m", "chatkit_backend", "serve", *(args or [])],
-        env=full_env,
-        cwd=cwd or REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    full_env = clean_env({"CHATKIT_PORT": str(port), "CHATKIT_HOST": "127.0.0.1", **(env or {})})
+    with contextlib.ExitStack() as files:
+        output = files.enter_context(log.open("w")) if log is not None else subprocess.PIPE
+        process = subprocess.Popen(
+            [sys.executable, "-m", "chatkit_backend", "serve", *(args or [])],
+            env=full_env,
+            cwd=cwd or REPO,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     base_url = f"http://127.0.0.1:{port}"
     try:
         try:
-            wait_until_healthy(base_url, process=process)
+            wait_until_healthy(base_url, timeout=timeout, process=process)
         except Exception:
             process.kill()
-            output = process.communicate(timeout=5)[0]
-            raise RuntimeError(f"serve did not start:\n{output}") from None
+            printed = process.communicate(timeout=5)[0] if log is None else log.read_text()
+            raise RuntimeError(f"serve did not start:\n{printed}") from None
         yield base_url, process
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process)
         if process.stdout:
             process.stdout.close()
 
 
+def sse_event(line: str) -> dict[str, Any] | None:
+    """The event of one SSE ``data: {...}`` line; None for any other line."""
+    return json.loads(line[6:]) if line.startswith("data: ") else None  # type: ignore[no-any-return]
+
+
 def sse_events(body: str) -> list[dict[str, Any]]:
     """Parse an SSE body of ``data: {...}`` lines into event dicts."""
-    import json
-
-    return [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
+    return [event for line in body.splitlines() if (event := sse_event(line)) is not None]

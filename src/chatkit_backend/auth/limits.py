@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from chatkit_backend.errors import RateLimitedError
 from chatkit_backend.settings import Settings
 
 Release = Callable[[], Awaitable[None]]
@@ -52,13 +53,34 @@ def limit_key(context: Any) -> str:
     return f"{quote(str(tenant), safe='')}/{user}" if tenant else user
 
 
-def requests_message(limit: int, retry_after: int) -> str:
-    return f"rate limit exceeded: at most {limit} requests per minute per user; retry in {retry_after} s"
+def too_many_requests(limit: int, retry_after: int) -> RateLimitedError:
+    """The 429 for a user over ``limit`` requests per minute."""
+    return RateLimitedError(
+        f"rate limit exceeded: at most {limit} requests per minute per user; retry in {retry_after} s",
+        retry_after=retry_after,
+    )
 
 
-def streams_message(limit: int) -> str:
+def too_many_streams(limit: int) -> RateLimitedError:
+    """The 429 for a user who already holds ``limit`` open streams."""
     noun = "stream" if limit == 1 else "streams"
-    return f"too many open streams: at most {limit} {noun} at once per user; retry when one has finished"
+    return RateLimitedError(
+        f"too many open streams: at most {limit} {noun} at once per user; retry when one has finished",
+        retry_after=STREAM_RETRY_AFTER,
+    )
+
+
+def release_once(free: Release) -> Release:
+    """A release that runs ``free`` the first time it is called and does nothing after."""
+    released = False
+
+    async def release() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            await free()
+
+    return release
 
 
 def limiter_from_settings(settings: Settings) -> Limiter:

@@ -7,15 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 from chatkit_backend.auth.limits import (
-    STREAM_RETRY_AFTER,
     WINDOW_SECONDS,
     Release,
     limit_key,
     noop_release,
-    requests_message,
-    streams_message,
+    release_once,
+    too_many_requests,
+    too_many_streams,
 )
-from chatkit_backend.errors import RateLimitedError
 
 
 class InProcessLimiter:
@@ -52,7 +51,7 @@ class InProcessLimiter:
             times.popleft()
         if len(times) >= self.per_minute:
             retry_after = max(1, math.ceil(times[0] + self.window - now))
-            raise RateLimitedError(requests_message(self.per_minute, retry_after), retry_after=retry_after)
+            raise too_many_requests(self.per_minute, retry_after)
         times.append(now)
 
     def _sweep(self, now: float) -> None:
@@ -68,22 +67,17 @@ class InProcessLimiter:
             return noop_release
         key = limit_key(context)
         if self._streams.get(key, 0) >= self.max_streams:
-            raise RateLimitedError(streams_message(self.max_streams), retry_after=STREAM_RETRY_AFTER)
+            raise too_many_streams(self.max_streams)
         self._streams[key] = self._streams.get(key, 0) + 1
-        released = False
 
-        async def release() -> None:
-            nonlocal released
-            if released:
-                return
-            released = True
+        async def free() -> None:
             left = self._streams.get(key, 1) - 1
             if left > 0:
                 self._streams[key] = left
             else:
                 self._streams.pop(key, None)
 
-        return release
+        return release_once(free)
 
     def open_streams(self, context: Any) -> int:
         return self._streams.get(limit_key(context), 0)

@@ -21,15 +21,15 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from chatkit_backend.auth.limits import (
-    STREAM_RETRY_AFTER,
     WINDOW_SECONDS,
     Release,
     limit_key,
     noop_release,
-    requests_message,
-    streams_message,
+    release_once,
+    too_many_requests,
+    too_many_streams,
 )
-from chatkit_backend.errors import RateLimitedError, ServiceUnavailableError
+from chatkit_backend.errors import ServiceUnavailableError
 
 logger = logging.getLogger("chatkit_backend.auth")
 
@@ -124,7 +124,7 @@ class RedisLimiter:
             raise _unavailable(exc) from None
         if not int(allowed):
             retry_after = max(1, math.ceil(int(wait_ms) / 1000))
-            raise RateLimitedError(requests_message(self.per_minute, retry_after), retry_after=retry_after)
+            raise too_many_requests(self.per_minute, retry_after)
 
     async def acquire_stream(self, context: Any) -> Release:
         if not self.max_streams:
@@ -135,24 +135,19 @@ class RedisLimiter:
         except (RedisError, OSError) as exc:
             raise _unavailable(exc) from None
         if not int(taken):
-            raise RateLimitedError(streams_message(self.max_streams), retry_after=STREAM_RETRY_AFTER)
+            raise too_many_streams(self.max_streams)
         renewal = asyncio.create_task(self._keep(key, slot))
         self._renewals.add(renewal)
         renewal.add_done_callback(self._renewals.discard)
-        released = False
 
-        async def release() -> None:
-            nonlocal released
-            if released:
-                return
-            released = True
+        async def free() -> None:
             renewal.cancel()
             try:
                 await self.redis.zrem(key, slot)
             except (RedisError, OSError) as exc:
                 logger.warning("could not free a stream slot (it expires by itself): %s", exc)
 
-        return release
+        return release_once(free)
 
     async def _keep(self, key: str, slot: str) -> None:
         """Renew a slot every third of its lifetime while its stream is open."""

@@ -6,7 +6,7 @@ from typing import TypeVar
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from chatkit_backend.cli.output import JSON_HELP, escape, fail, print_json, stdout_console
+from chatkit_backend.cli.output import JsonOption, escape, fail, print_json, stdout_console
 from chatkit_backend.errors import BackendError
 from chatkit_backend.settings import SettingsError, load_settings
 from chatkit_backend.stores import migrations
@@ -64,7 +64,7 @@ def upgrade(database_url: str | None = DATABASE_URL_OPTION) -> None:
 @app.command()
 def current(
     database_url: str | None = DATABASE_URL_OPTION,
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_json: bool = JsonOption,
 ) -> None:
     """Show the database's schema revision and the one this version needs."""
     url = _database_url(database_url)

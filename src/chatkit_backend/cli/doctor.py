@@ -28,7 +28,7 @@ from chatkit_backend.cli.doctor_checks import (
 )
 from chatkit_backend.cli.doctor_live import check_preflight, check_threads_list
 from chatkit_backend.cli.output import (
-    JSON_HELP,
+    JsonOption,
     Steps,
     escape,
     print_json,
@@ -67,7 +67,7 @@ def doctor(
     timeout: float = typer.Option(20.0, "--timeout", min=0.1, help="Seconds allowed for each network check."),
     strict: bool = typer.Option(False, "--strict", help="Exit non-zero on warnings too."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Show details (route list) of passing checks."),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_json: bool = JsonOption,
 ) -> None:
     """Check that an app imports, routes and CORS are right, the store and model answer."""
     if target is None and url is None:

@@ -15,7 +15,7 @@ import inspect
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ForwardRef, Literal
@@ -67,13 +67,10 @@ def load_app(target: str, app_dir: Path | None = None) -> LoadedApp:
     """Import ``module:attr`` (an app, or a factory called without arguments)."""
     module_name, _, attr = target.partition(":")
     if not module_name or not attr:
-        finding = Finding(
-            "import",
-            "problem",
+        return _not_loaded(
             f"{target!r} is not of the form module:attribute",
-            fix=f"name the app or its factory, e.g. {DEFAULT_TARGET} or mypackage.server:app",
+            f"name the app or its factory, e.g. {DEFAULT_TARGET} or mypackage.server:app",
         )
-        return LoadedApp(None, finding)
     search = str((app_dir or Path.cwd()).resolve())
     if search not in sys.path:
         sys.path.insert(0, search)
@@ -84,14 +81,11 @@ def load_app(target: str, app_dir: Path | None = None) -> LoadedApp:
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
-            finding = Finding(
-                "import",
-                "problem",
+            return _not_loaded(
                 f"module {module_name} has no attribute {attr!r}",
-                fix="name the FastAPI app or the function that returns it after the colon",
+                "name the FastAPI app or the function that returns it after the colon",
                 location=_module_file(module),
             )
-            return LoadedApp(None, finding)
         obj = getattr(obj, part)
     if not isinstance(obj, Starlette) and callable(obj) and not _is_asgi_callable(obj):
         try:
@@ -105,14 +99,16 @@ def load_app(target: str, app_dir: Path | None = None) -> LoadedApp:
     else:
         what = f"{target} is"
     if not isinstance(obj, Starlette):
-        finding = Finding(
-            "import",
-            "problem",
+        return _not_loaded(
             f"{what} a {type(obj).__name__}, not a FastAPI or Starlette app",
-            fix="point the doctor at the FastAPI app (module:app) or its factory (module:create_app)",
+            "point the doctor at the FastAPI app (module:app) or its factory (module:create_app)",
         )
-        return LoadedApp(None, finding)
     return LoadedApp(obj, Finding("import", "ok", f"{what} a {type(obj).__name__} app"))
+
+
+def _not_loaded(message: str, fix: str, location: str | None = None) -> LoadedApp:
+    """No app: an import problem with its fix."""
+    return LoadedApp(None, Finding("import", "problem", message, fix=fix, location=location))
 
 
 def _is_asgi_callable(obj: Any) -> bool:
@@ -209,29 +205,54 @@ def _plural(count: int, noun: str) -> str:
 
 
 # -- the 422 pitfall --------------------------------------------------------------------------
-def check_parameters(app: Starlette) -> list[Finding]:
-    """Find Request/Response/WebSocket/BackgroundTasks parameters FastAPI took for query or body."""
-    findings: list[Finding] = []
-    api_routes = [info for info in app_routes(app) if isinstance(info.route, APIRoute)]
-    for info in api_routes:
+@dataclass(frozen=True)
+class MisreadParameter:
+    """A Request-like parameter that FastAPI took for a query or body parameter."""
+
+    route: RouteInfo
+    call: Callable[..., Any]
+    name: str
+    kind: Literal["query", "body"]
+    annotation: str  # as written: the string FastAPI could not resolve, or the class name
+    reason: str
+
+
+def api_routes(app: Starlette) -> list[RouteInfo]:
+    """The app's FastAPI routes: those whose parameters FastAPI resolves."""
+    return [info for info in app_routes(app) if isinstance(info.route, APIRoute)]
+
+
+def misread_parameters(routes: Iterable[RouteInfo]) -> Iterator[MisreadParameter]:
+    """Every Request/Response/WebSocket/BackgroundTasks parameter of the routes' endpoints and
+    dependencies that FastAPI took for a query or body parameter."""
+    for info in routes:
         assert isinstance(info.route, APIRoute)
         for dependant in _dependants(info.route.dependant):
-            for field in [*dependant.query_params, *dependant.body_params]:
-                reason = _misread(field.name, field.field_info.annotation)
-                if reason is None or dependant.call is None:
-                    continue
-                endpoint = dependant.call is info.route.endpoint
-                findings.append(_parameter_finding(info, endpoint, dependant.call, field.name, reason))
-    if not findings:
-        findings.append(
-            Finding(
-                "parameters",
-                "ok",
-                "no Request-like parameter became a query or body parameter "
-                f"({_plural(len(api_routes), 'route')})",
-            )
+            if dependant.call is None:
+                continue
+            fields = [("query", field) for field in dependant.query_params]
+            fields += [("body", field) for field in dependant.body_params]
+            for kind, field in fields:
+                annotation = field.field_info.annotation
+                reason = _misread(field.name, annotation)
+                if reason is not None:
+                    yield MisreadParameter(
+                        info, dependant.call, field.name, kind, _written(annotation), reason
+                    )
+
+
+def check_parameters(app: Starlette) -> list[Finding]:
+    """Find Request/Response/WebSocket/BackgroundTasks parameters FastAPI took for query or body."""
+    routes = api_routes(app)
+    findings = [_parameter_finding(misread) for misread in misread_parameters(routes)]
+    return findings or [
+        Finding(
+            "parameters",
+            "ok",
+            "no Request-like parameter became a query or body parameter "
+            f"({_plural(len(routes), 'route')})",
         )
-    return findings
+    ]
 
 
 def _dependants(root: Any) -> Iterator[Any]:
@@ -243,8 +264,7 @@ def _dependants(root: Any) -> Iterator[Any]:
 def _misread(name: str, annotation: Any) -> str | None:
     """Why a query/body parameter looks like a special object FastAPI did not recognise."""
     if isinstance(annotation, ForwardRef | str):
-        shown = annotation.__forward_arg__ if isinstance(annotation, ForwardRef) else annotation
-        return f"its annotation {shown!r} stayed a string FastAPI could not resolve"
+        return f"its annotation {_written(annotation)!r} stayed a string FastAPI could not resolve"
     type_name = getattr(annotation, "__name__", "")
     if type_name in SPECIAL_TYPES:
         return f"its annotation {type_name} is not the class FastAPI recognises"
@@ -253,12 +273,20 @@ def _misread(name: str, annotation: Any) -> str | None:
     return None
 
 
-def _parameter_finding(
-    info: RouteInfo, endpoint: bool, call: Callable[..., Any], name: str, reason: str
-) -> Finding:
+def _written(annotation: Any) -> str:
+    """An annotation as written: the unresolved string, or the class name."""
+    if isinstance(annotation, ForwardRef):
+        return annotation.__forward_arg__
+    if isinstance(annotation, str):
+        return annotation
+    return str(getattr(annotation, "__name__", annotation))
+
+
+def _parameter_finding(misread: MisreadParameter) -> Finding:
+    call, info = misread.call, misread.route
     module = inspect.getmodule(call)
     future = getattr(module, "annotations", None) is __future__.annotations
-    location = _parameter_location(call, name)
+    location = _parameter_location(call, misread.name)
     if future:
         fix = (
             "remove `from __future__ import annotations` from that file (FastAPI must see the real "
@@ -267,12 +295,13 @@ def _parameter_finding(
         )
     else:
         fix = "annotate it with the class itself, imported at run time: `from fastapi import Request`"
+    endpoint = call is getattr(info.route, "endpoint", None)
     where = "" if endpoint else f" (in dependency {getattr(call, '__qualname__', call)})"
     return Finding(
         "parameters",
         "problem",
-        f"parameter {name!r} of {info.describe()}{where} became a query or body parameter: "
-        f"{reason}; every call answers 422",
+        f"parameter {misread.name!r} of {info.describe()}{where} became a query or body parameter: "
+        f"{misread.reason}; every call answers 422",
         fix=fix,
         location=location,
     )
@@ -550,11 +579,14 @@ __all__ = [
     "DEFAULT_TARGET",
     "Finding",
     "LoadedApp",
+    "MisreadParameter",
     "Status",
+    "api_routes",
     "check_cors",
     "check_model",
     "check_parameters",
     "check_routes",
     "check_store",
     "load_app",
+    "misread_parameters",
 ]

@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 T = TypeVar("T")
 
 JSON_HELP = "Print machine-readable JSON instead of text."
+JsonOption = typer.Option(False, "--json", help=JSON_HELP)
 
 
 def stdout_console() -> Console:

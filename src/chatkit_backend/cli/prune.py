@@ -6,7 +6,6 @@ use is kept whole, however old its first message. Uploads never sent in a messag
 older than the cutoff go too, with their files. ``--dry-run`` shows what would go.
 """
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,8 +23,9 @@ from chatkit_backend.cli.admin import (
     opened_store,
     owned_threads,
 )
+from chatkit_backend.cli.durations import parse_seconds
 from chatkit_backend.cli.output import (
-    JSON_HELP,
+    JsonOption,
     Steps,
     print_json,
     progress,
@@ -35,17 +35,12 @@ from chatkit_backend.cli.output import (
 from chatkit_backend.cli.output import run as run_async
 from chatkit_backend.settings import Settings
 
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
-DURATION = re.compile(r"(\d+)\s*([smhdw])")
-
 
 def parse_duration(text: str) -> timedelta:
-    """``30d``, ``12h``, ``15m``, ``90s``, ``2w`` or a sum such as ``1d12h``."""
-    compact = text.strip().lower()
-    parts = DURATION.findall(compact)
-    if not compact or not parts or DURATION.sub("", compact).strip():
+    """``30d``, ``12h``, ``15m``, ``90s``, ``2w`` or a sum such as ``1d12h``; above zero."""
+    seconds = parse_seconds(text)
+    if seconds is None:
         raise ValueError(f"{text!r} is not a duration: use a number and a unit, e.g. 30d, 12h, 15m, 90s")
-    seconds = sum(int(number) * UNITS[unit] for number, unit in parts)
     if seconds <= 0:
         raise ValueError(f"{text!r} is zero: give a duration above 0")
     return timedelta(seconds=seconds)
@@ -83,7 +78,7 @@ def prune(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be deleted; delete nothing."),
     database_url: str | None = DatabaseUrlOption,
     data_dir: Path | None = DataDirOption,
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_json: bool = JsonOption,
 ) -> None:
     """Delete threads, items and attachment files older than a cutoff (retention)."""
     settings = admin_settings(database_url, data_dir)

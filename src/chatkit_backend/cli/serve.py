@@ -45,6 +45,17 @@ def start_line(settings: Settings) -> str:
     return line
 
 
+def per_process_limits_warning(settings: Settings, workers: int) -> str | None:
+    """Rate limits without Redis are per process: say so when several workers would share a user."""
+    limited = settings.rate_limit_per_minute or settings.max_concurrent_streams
+    if workers < 2 or not limited or settings.redis_url:
+        return None
+    return (
+        f"rate limits are counted per process: with {workers} workers a user gets up to {workers} "
+        "times the budget. Set CHATKIT_REDIS_URL to share them."
+    )
+
+
 async def _prepare_store(settings: Settings) -> None:
     """Open the store once before workers start: migrate SQLite, check PostgreSQL's schema."""
     from chatkit_backend.stores import store_from_settings
@@ -96,6 +107,9 @@ def serve(
     except Exception as exc:  # the store's message says what to do
         _fail(f"store not ready: {exc}", code=1)
     print(line, flush=True)
+    warning = per_process_limits_warning(settings, count)
+    if warning:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
     import uvicorn
 

@@ -30,7 +30,7 @@ from chatkit_backend.cli.admin import (
 )
 from chatkit_backend.cli.chat import describe_item
 from chatkit_backend.cli.output import (
-    JSON_HELP,
+    JsonOption,
     escape,
     fail,
     print_json,
@@ -71,7 +71,7 @@ def list_threads(
     limit: int = typer.Option(50, "--limit", min=1, help="Show at most this many threads, newest first."),
     database_url: str | None = DatabaseUrlOption,
     data_dir: Path | None = DataDirOption,
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_json: bool = JsonOption,
 ) -> None:
     """List threads, newest first, with their owners."""
     settings = admin_settings(database_url, data_dir)
@@ -109,7 +109,7 @@ def show_thread(
     user: str = UserOption,
     database_url: str | None = DatabaseUrlOption,
     data_dir: Path | None = DataDirOption,
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_json: bool = JsonOption,
 ) -> None:
     """Show a thread and its messages."""
     settings = admin_settings(database_url, data_dir)
@@ -194,7 +194,7 @@ def delete_threads(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     database_url: str | None = DatabaseUrlOption,
     data_dir: Path | None = DataDirOption,
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    as_json: bool = JsonOption,
 ) -> None:
     """Delete threads with their items, feedback and attachment files."""
     settings = admin_settings(database_url, data_dir)

@@ -17,7 +17,7 @@ import base64
 import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, Self, TypedDict, TypeVar, Unpack
 
 import httpx
 from chatkit.actions import Action
@@ -93,6 +93,15 @@ SYNC_ACTION: TypeAdapter[SyncCustomActionResponse] = TypeAdapter(SyncCustomActio
 
 Order = Literal["asc", "desc"]
 T = TypeVar("T")
+
+
+class MessageOptions(TypedDict, total=False):
+    """What a user message may carry besides its text (see ``user_input``)."""
+
+    attachments: list[str] | None
+    quoted_text: str | None
+    model: str | None
+    tool_choice: str | None
 
 
 def user_input(
@@ -224,15 +233,10 @@ class ChatKitClient:
         self,
         text: str | list[UserMessageContent],
         *,
-        attachments: list[str] | None = None,
-        quoted_text: str | None = None,
-        model: str | None = None,
-        tool_choice: str | None = None,
         metadata: dict[str, Any] | None = None,
+        **options: Unpack[MessageOptions],
     ) -> AsyncIterator[ThreadStreamEvent]:
-        message = user_input(
-            text, attachments=attachments, quoted_text=quoted_text, model=model, tool_choice=tool_choice
-        )
+        message = user_input(text, **options)
         return self.stream(
             ThreadsCreateReq(params=ThreadCreateParams(input=message), metadata=metadata or {})
         )
@@ -242,15 +246,10 @@ class ChatKitClient:
         thread_id: str,
         text: str | list[UserMessageContent],
         *,
-        attachments: list[str] | None = None,
-        quoted_text: str | None = None,
-        model: str | None = None,
-        tool_choice: str | None = None,
         metadata: dict[str, Any] | None = None,
+        **options: Unpack[MessageOptions],
     ) -> AsyncIterator[ThreadStreamEvent]:
-        message = user_input(
-            text, attachments=attachments, quoted_text=quoted_text, model=model, tool_choice=tool_choice
-        )
+        message = user_input(text, **options)
         params = ThreadAddUserMessageParams(thread_id=thread_id, input=message)
         return self.stream(ThreadsAddUserMessageReq(params=params, metadata=metadata or {}))
 

@@ -41,13 +41,20 @@ class ItemIdRewriter:
             case ThreadItemAddedEvent(item=AssistantMessageItem() as item):
                 new_id = self._new_id(item.id, "message")
                 self._streaming[item.id] = new_id
-                renamed = item.model_copy(update={"id": new_id}, deep=True)
-                self._pending[new_id] = renamed.model_copy(deep=True)
+                # The SDK built ``item`` for this event alone: a shallow copy is enough, and
+                # the text kept for a failure gets content parts of its own.
+                renamed = item.model_copy(update={"id": new_id})
+                self._pending[new_id] = renamed.model_copy(
+                    update={"content": [part.model_copy() for part in renamed.content]}
+                )
                 return [ThreadItemAddedEvent(item=renamed)]
             case ThreadItemUpdatedEvent() if event.item_id in self._streaming:
                 new_id = self._streaming[event.item_id]
                 self._track_update(new_id, event)
-                return [event.model_copy(update={"item_id": new_id})]
+                # One per token, built by ``stream_agent_response`` for this event alone:
+                # renamed in place rather than copied.
+                event.item_id = new_id
+                return [event]
             case ThreadItemDoneEvent(item=AssistantMessageItem() as item):
                 new_id = self._streaming.pop(item.id, "") or self._new_id(item.id, "message")
                 self._pending.pop(new_id, None)

@@ -20,7 +20,7 @@ not the ``sqlite3`` module, decides how a transaction begins, per connection, th
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
@@ -48,6 +48,16 @@ class EngineOptions:
     pool_timeout: float = 10.0
     connect_timeout: float = 10.0
     busy_timeout_ms: int = 5000
+
+
+class EngineKeywords(TypedDict, total=False):
+    """``EngineOptions`` as keyword arguments (of ``SQLStore`` and ``open_store``)."""
+
+    pool_size: int
+    max_overflow: int
+    pool_timeout: float
+    connect_timeout: float
+    busy_timeout_ms: int
 
 
 def store_kind(url: str) -> StoreKind:

@@ -1,21 +1,16 @@
 """Pick a store from a URL or from the settings."""
 
+from typing import Unpack
+
 from chatkit_backend.settings import Settings
 from chatkit_backend.stores.base import BackendStore
-from chatkit_backend.stores.engine import store_kind
+from chatkit_backend.stores.engine import EngineKeywords, store_kind
 from chatkit_backend.stores.memory import MemoryStore
 from chatkit_backend.stores.sql import SQLStore
 
 
 def open_store(
-    url: str,
-    *,
-    pool_size: int = 5,
-    max_overflow: int = 10,
-    pool_timeout: float = 10.0,
-    connect_timeout: float = 10.0,
-    busy_timeout_ms: int = 5000,
-    auto_upgrade: bool | None = None,
+    url: str, *, auto_upgrade: bool | None = None, **options: Unpack[EngineKeywords]
 ) -> BackendStore:
     """The store a URL names: ``memory://``, ``sqlite:///path.db`` or ``postgresql://...``.
 
@@ -24,15 +19,7 @@ def open_store(
     """
     if store_kind(url) == "memory":
         return MemoryStore()
-    return SQLStore(
-        url,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
-        pool_timeout=pool_timeout,
-        connect_timeout=connect_timeout,
-        busy_timeout_ms=busy_timeout_ms,
-        auto_upgrade=auto_upgrade,
-    )
+    return SQLStore(url, auto_upgrade=auto_upgrade, **options)
 
 
 def store_from_settings(settings: Settings) -> BackendStore:

@@ -17,13 +17,15 @@ import json
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, nullcontext
 from datetime import UTC, datetime
-from typing import Any, ParamSpec
+from typing import Any, ParamSpec, Unpack
 
 from chatkit.types import Attachment, FeedbackKind, Page, ThreadItem, ThreadMetadata
 from sqlalchemy import (
     ColumnElement,
+    Exists,
     Row,
     Select,
+    Table,
     delete,
     exists,
     func,
@@ -50,6 +52,7 @@ from chatkit_backend.stores.base import (
 )
 from chatkit_backend.stores.engine import (
     SQLITE_BEGIN,
+    EngineKeywords,
     EngineOptions,
     build_engine,
     display_url,
@@ -105,6 +108,16 @@ def _finished(task: asyncio.Future[Any]) -> None:
         task.exception()  # retrieved, so a failure after the caller left is not reported twice
 
 
+def _thread_of(thread_id: str, user_id: str) -> ColumnElement[bool]:
+    """The condition picking the user's thread with this id."""
+    return (threads.c.id == thread_id) & (threads.c.user_id == user_id)
+
+
+def _owns_thread(thread_id: str, user_id: str) -> Exists:
+    """``EXISTS`` the user's thread with this id."""
+    return exists().where(_thread_of(thread_id, user_id))
+
+
 class SQLStore(BackendStore):
     """A store in SQLite or PostgreSQL; constructing it is cheap, it connects on first use."""
 
@@ -112,24 +125,15 @@ class SQLStore(BackendStore):
         self,
         database_url: str,
         *,
-        pool_size: int = 5,
-        max_overflow: int = 10,
-        pool_timeout: float = 10.0,
-        connect_timeout: float = 10.0,
-        busy_timeout_ms: int = 5000,
         auto_upgrade: bool | None = None,
+        **options: Unpack[EngineKeywords],
     ) -> None:
+        """Engine options default as in ``EngineOptions``."""
         self.url = parse_database_url(database_url)
         self.display_url = display_url(database_url)
         self.kind = "sqlite" if self.url.get_backend_name() == "sqlite" else "postgresql"
         self.auto_upgrade = self.kind == "sqlite" if auto_upgrade is None else auto_upgrade
-        self.options = EngineOptions(
-            pool_size=pool_size,
-            max_overflow=max_overflow,
-            pool_timeout=pool_timeout,
-            connect_timeout=connect_timeout,
-            busy_timeout_ms=busy_timeout_ms,
-        )
+        self.options = EngineOptions(**options)
         self.engine = build_engine(self.url, self.options)
         self._insert: Insert = sqlite_insert if self.kind == "sqlite" else postgres_insert
         self._opened = False
@@ -279,7 +283,7 @@ class SQLStore(BackendStore):
         self, conn: AsyncConnection, thread_id: str, user_id: str, *, lock: str | None = None
     ) -> bool:
         """Whether the user owns the thread; on PostgreSQL, ``lock`` keeps it from changing."""
-        query = select(threads.c.id).where(threads.c.id == thread_id, threads.c.user_id == user_id)
+        query = select(threads.c.id).where(_thread_of(thread_id, user_id))
         if lock == "share":
             query = query.with_for_update(read=True, key_share=True)
         elif lock == "update":
@@ -295,16 +299,19 @@ class SQLStore(BackendStore):
     @staticmethod
     def _page(
         query: Select[Any],
-        key: tuple[Any, Any],
-        cursor: tuple[ColumnElement[Any], str] | None,
+        table: Table,
+        cursor_row: ColumnElement[bool],
+        after: str | None,
         limit: int,
         order: str,
     ) -> Select[Any]:
-        """A keyset page: rows after ``cursor`` (its created_at, its id) in ``order``, one past ``limit``."""
-        created_at, row_id = key
-        if cursor is not None:
+        """A keyset page of ``table``: rows after ``after`` (the row ``cursor_row`` picks) in
+        ``order``, one past ``limit``."""
+        created_at, row_id = table.c.created_at, table.c.id
+        if after is not None:
+            cursor_at = select(created_at).where(cursor_row).scalar_subquery()
             position = tuple_(created_at, row_id)
-            bound = tuple_(cursor[0], literal(cursor[1], ID_TYPE))
+            bound = tuple_(cursor_at, literal(after, ID_TYPE))
             query = query.where(position > bound if order == "asc" else position < bound)
         if order == "asc":
             query = query.order_by(created_at.asc(), row_id.asc())
@@ -331,7 +338,11 @@ class SQLStore(BackendStore):
         }
 
     def _upsert_items(self) -> Any:
-        insert = self._insert(items)
+        return self._replace_item_on_conflict(self._insert(items))
+
+    @staticmethod
+    def _replace_item_on_conflict(insert: Any) -> Any:
+        """``insert`` replacing the item of the same thread and id, if there is one."""
         return insert.on_conflict_do_update(
             index_elements=[items.c.thread_id, items.c.id],
             set_={
@@ -343,7 +354,7 @@ class SQLStore(BackendStore):
 
     def _upsert_owned_item(self, thread_id: str, user_id: str, item: ThreadItem) -> Any:
         """One statement: insert or replace the item if the user owns the thread; returns its id."""
-        owned = exists().where(threads.c.id == thread_id, threads.c.user_id == user_id)
+        owned = _owns_thread(thread_id, user_id)
         row = select(
             literal(thread_id, ID_TYPE),
             literal(item.id, ID_TYPE),
@@ -354,43 +365,46 @@ class SQLStore(BackendStore):
         insert = self._insert(items).from_select(
             ["thread_id", "id", "created_at", "type", "data"], row
         )
+        return self._replace_item_on_conflict(insert).returning(items.c.id)
+
+    def _upsert_owned(self, table: Table, values: dict[str, Any], replace: Sequence[str]) -> Any:
+        """Insert a row, or replace the ``replace`` columns of the row with its id if the same
+        user owns it; returns the id (no row when another user owns it)."""
+        insert = self._insert(table).values(**values)
         return insert.on_conflict_do_update(
-            index_elements=[items.c.thread_id, items.c.id],
-            set_={
-                "created_at": insert.excluded.created_at,
-                "type": insert.excluded.type,
-                "data": insert.excluded.data,
-            },
-        ).returning(items.c.id)
+            index_elements=[table.c.id],
+            set_={name: insert.excluded[name] for name in replace},
+            where=table.c.user_id == insert.excluded.user_id,
+        ).returning(table.c.id)
+
+    async def _load_owned_data(self, table: Table, row_id: str, user_id: str, noun: str) -> str:
+        """The ``data`` of the user's row with this id in ``table``, or StoreNotFoundError."""
+        async with self._read() as conn:
+            data = await conn.scalar(
+                select(table.c.data).where(table.c.id == row_id, table.c.user_id == user_id)
+            )
+        if data is None:
+            raise StoreNotFoundError(f"{noun} {row_id!r} not found")
+        return data
 
     # -- threads ----------------------------------------------------------------------
     @shielded
     async def load_thread(self, thread_id: str, context: Any) -> ThreadMetadata:
-        user_id = owner_of(context)
-        async with self._read() as conn:
-            data = await conn.scalar(
-                select(threads.c.data).where(
-                    threads.c.id == thread_id, threads.c.user_id == user_id
-                )
-            )
-        if data is None:
-            raise StoreNotFoundError(f"thread {thread_id!r} not found")
+        data = await self._load_owned_data(threads, thread_id, owner_of(context), "thread")
         return codec.load_thread(data)
 
     @shielded
     async def save_thread(self, thread: ThreadMetadata, context: Any) -> None:
-        user_id = owner_of(context)
-        insert = self._insert(threads).values(
-            id=thread.id,
-            user_id=user_id,
-            created_at=thread.created_at,
-            data=codec.dump_thread(thread),
+        upsert = self._upsert_owned(
+            threads,
+            {
+                "id": thread.id,
+                "user_id": owner_of(context),
+                "created_at": thread.created_at,
+                "data": codec.dump_thread(thread),
+            },
+            replace=("created_at", "data"),
         )
-        upsert = insert.on_conflict_do_update(
-            index_elements=[threads.c.id],
-            set_={"created_at": insert.excluded.created_at, "data": insert.excluded.data},
-            where=threads.c.user_id == insert.excluded.user_id,
-        ).returning(threads.c.id)
         async with self._write(statements="one") as conn:
             saved = (await conn.execute(upsert)).first()
         if saved is None:
@@ -403,16 +417,8 @@ class SQLStore(BackendStore):
         check_page_request(limit, order)
         user_id = owner_of(context)
         cursor_row = (threads.c.id == after) & (threads.c.user_id == user_id)
-        cursor = None
-        if after is not None:
-            cursor = (select(threads.c.created_at).where(cursor_row).scalar_subquery(), after)
-        query = self._page(
-            select(threads.c.data).where(threads.c.user_id == user_id),
-            (threads.c.created_at, threads.c.id),
-            cursor,
-            limit,
-            order,
-        )
+        theirs = select(threads.c.data).where(threads.c.user_id == user_id)
+        query = self._page(theirs, threads, cursor_row, after, limit, order)
         async with self._read() as conn:
             rows = (await conn.execute(query)).all()
             if not rows and after is not None:
@@ -437,18 +443,10 @@ class SQLStore(BackendStore):
     ) -> Page[ThreadItem]:
         check_page_request(limit, order)
         user_id = owner_of(context)
-        owned = exists().where(threads.c.id == thread_id, threads.c.user_id == user_id)
+        owned = _owns_thread(thread_id, user_id)
         cursor_row = (items.c.thread_id == thread_id) & (items.c.id == after)
-        cursor = None
-        if after is not None:
-            cursor = (select(items.c.created_at).where(cursor_row).scalar_subquery(), after)
-        query = self._page(
-            select(items.c.data).where(items.c.thread_id == thread_id, owned),
-            (items.c.created_at, items.c.id),
-            cursor,
-            limit,
-            order,
-        )
+        in_thread = select(items.c.data).where(items.c.thread_id == thread_id, owned)
+        query = self._page(in_thread, items, cursor_row, after, limit, order)
         async with self._read() as conn:
             rows = (await conn.execute(query)).all()
             if not rows:  # the end, or no such thread or cursor: one more query tells
@@ -492,7 +490,7 @@ class SQLStore(BackendStore):
     @shielded
     async def load_item(self, thread_id: str, item_id: str, context: Any) -> ThreadItem:
         user_id = owner_of(context)
-        owned = exists().where(threads.c.id == thread_id, threads.c.user_id == user_id)
+        owned = _owns_thread(thread_id, user_id)
         async with self._read() as conn:
             data = await conn.scalar(
                 select(items.c.data).where(
@@ -506,7 +504,7 @@ class SQLStore(BackendStore):
     @shielded
     async def delete_thread_item(self, thread_id: str, item_id: str, context: Any) -> None:
         user_id = owner_of(context)
-        owned = exists().where(threads.c.id == thread_id, threads.c.user_id == user_id)
+        owned = _owns_thread(thread_id, user_id)
         async with self._write(statements="one") as conn:
             await conn.execute(
                 delete(items).where(items.c.thread_id == thread_id, items.c.id == item_id, owned)
@@ -516,18 +514,17 @@ class SQLStore(BackendStore):
     @shielded
     async def save_attachment(self, attachment: Attachment, context: Any) -> None:
         user_id = owner_of(context)
-        insert = self._insert(attachments).values(
-            id=attachment.id,
-            user_id=user_id,
-            thread_id=attachment.thread_id,
-            created_at=datetime.now(UTC),
-            data=codec.dump_attachment(attachment),
+        upsert = self._upsert_owned(
+            attachments,
+            {
+                "id": attachment.id,
+                "user_id": user_id,
+                "thread_id": attachment.thread_id,
+                "created_at": datetime.now(UTC),
+                "data": codec.dump_attachment(attachment),
+            },
+            replace=("thread_id", "data"),
         )
-        upsert = insert.on_conflict_do_update(
-            index_elements=[attachments.c.id],
-            set_={"thread_id": insert.excluded.thread_id, "data": insert.excluded.data},
-            where=attachments.c.user_id == insert.excluded.user_id,
-        ).returning(attachments.c.id)
         async with self._write() as conn:
             if attachment.thread_id is not None:
                 await self._require_thread(conn, attachment.thread_id, user_id, lock="share")
@@ -537,15 +534,9 @@ class SQLStore(BackendStore):
 
     @shielded
     async def load_attachment(self, attachment_id: str, context: Any) -> Attachment:
-        user_id = owner_of(context)
-        async with self._read() as conn:
-            data = await conn.scalar(
-                select(attachments.c.data).where(
-                    attachments.c.id == attachment_id, attachments.c.user_id == user_id
-                )
-            )
-        if data is None:
-            raise StoreNotFoundError(f"attachment {attachment_id!r} not found")
+        data = await self._load_owned_data(
+            attachments, attachment_id, owner_of(context), "attachment"
+        )
         return codec.load_attachment(data)
 
     @shielded

@@ -1,0 +1,54 @@
+"""A reply cancelled mid-stream leaves no task behind and logs no orphaned task exception."""
+
+import asyncio
+import gc
+import json
+from typing import Any
+
+from chatkit.server import StreamingResult
+
+from chatkit_backend.context import RequestContext
+from chatkit_backend.responder import AgentResponder
+from chatkit_backend.server import BackendServer
+from chatkit_backend.stores import MemoryStore
+from tests.responder.conftest import offline_settings, user_input
+
+CREATE = {"type": "threads.create", "params": {"input": user_input("Tell me a story")}}
+
+
+async def test_cancelled_reply_leaves_no_unretrieved_task_exception() -> None:
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    previous_handler = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    store = MemoryStore()
+    await store.open()
+    server = BackendServer(store, responder=AgentResponder(offline_settings(offline_token_delay=0.01)))
+    context = RequestContext(user_id="alice")
+    tasks_before = asyncio.all_tasks()
+    deltas: list[str] = []
+    try:
+        result = await server.process(json.dumps(CREATE), context)
+        assert isinstance(result, StreamingResult)
+
+        async def read() -> None:
+            async for chunk in result:
+                if b"text_delta" in chunk:
+                    deltas.append(json.loads(chunk.removeprefix(b"data: "))["update"]["delta"])
+
+        reader = asyncio.create_task(read())
+        while len(deltas) < 3:
+            await asyncio.sleep(0.005)
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        await asyncio.sleep(0.1)  # the run and the SDK's helper tasks wind down
+        gc.collect()  # an exception nobody retrieved is reported when its task is collected
+        await asyncio.sleep(0)
+        left = {task for task in asyncio.all_tasks() - tasks_before if not task.done()}
+    finally:
+        loop.set_exception_handler(previous_handler)
+        await store.close()
+
+    assert len(deltas) >= 3
+    assert left == set()
+    assert [context.get("message") for context in reported] == []
