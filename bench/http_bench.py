@@ -8,12 +8,14 @@ machine with two or more cores the server is pinned to one core and the generato
 another, so the generator is not what limits the rate.
 
 It prints the sustained requests/s of ``threads.list`` and of a streaming
-``threads.create`` for both apps and their ratio, and each server's resident memory
+``threads.create`` for both apps and their ratio, the server CPU time per request (the
+least of the two runs; steadier than requests/s when other work shares the machine),
+and each server's resident memory
 after warm-up and after each of two identical runs (a leak per request or per stream
 shows as growth between them). Before each reading the threads the run created are
 deleted, so the store holds the same 20 threads each time.
 
-    .venv/bin/python bench/http_bench.py [--duration 8] [--concurrency 32]
+    .venv/bin/python bench/http_bench.py [--duration 8] [--concurrency 32] [--workloads create]
 """
 
 import argparse
@@ -100,6 +102,11 @@ class Server:
 
     def record_rss(self) -> None:
         self.rss.append(psutil.Process(self.process.pid).memory_info().rss)
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used so far (user + system)."""
+        times = psutil.Process(self.process.pid).cpu_times()
+        return float(times.user + times.system)
 
 
 def free_port() -> int:
@@ -292,7 +299,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="open connections (default 32)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per workload (default 2)")
     parser.add_argument("--generator", choices=["auto", "wrk", "asyncio"], default="auto")
+    parser.add_argument(
+        "--workloads", default=",".join(w.key for w in WORKLOADS), help="comma-separated keys (default: all)"
+    )
     args = parser.parse_args()
+    chosen = set(args.workloads.split(","))
+    workloads = [workload for workload in WORKLOADS if workload.key in chosen]
 
     use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk") is not None)
     load = run_wrk if use_wrk else run_asyncio
@@ -305,11 +317,12 @@ def main() -> None:
     print(f"HTTP benchmark: one uvicorn worker per app; {generator}; {pinning}; {args.duration:g}s per run, 2 runs", flush=True)
 
     rates: dict[tuple[str, str], list[float]] = {}
+    cpu_per_request: dict[tuple[str, str], list[float]] = {}  # server CPU per request: steadier than req/s on a shared machine
     errors = 0
     servers: list[Server] = []
     with ExitStack() as stack:
         started: dict[tuple[str, str], Server] = {}
-        for responder in dict.fromkeys(workload.responder for workload in WORKLOADS):
+        for responder in dict.fromkeys(workload.responder for workload in workloads):
             for name, factory in APPS.items():
                 label = name if responder == "offline" else f"{name} (minimal)"
                 server = stack.enter_context(running(label, factory, responder, server_cpu))
@@ -317,29 +330,39 @@ def main() -> None:
                 servers.append(server)
         for server in servers:
             seed_and_check(server)
-        for workload in WORKLOADS:
+        for workload in workloads:
             for name in APPS:
                 load(started[(name, workload.responder)].url, workload.body, args.warmup, args.concurrency, client_cpu)
         for server in servers:
             settle(server, args.concurrency)
         for run in (1, 2):
-            for workload in WORKLOADS:
+            for workload in workloads:
                 for name in APPS:  # interleaved, so drift in the machine's load hits both
-                    result = load(started[(name, workload.responder)].url, workload.body, args.duration, args.concurrency, client_cpu)
+                    server = started[(name, workload.responder)]
+                    cpu_before = server.cpu_seconds()
+                    result = load(server.url, workload.body, args.duration, args.concurrency, client_cpu)
+                    cpu_ms = (server.cpu_seconds() - cpu_before) / max(result.requests, 1) * 1000
                     errors += result.errors
                     rates.setdefault((name, workload.key), []).append(result.rate)
-                    print(f"  run {run} {workload.key:<16} {name:<16} {result.rate:9.1f} req/s  ({result.requests} requests, {result.errors} errors)", flush=True)
+                    cpu_per_request.setdefault((name, workload.key), []).append(cpu_ms)
+                    print(f"  run {run} {workload.key:<16} {name:<16} {result.rate:9.1f} req/s  {cpu_ms:6.2f} ms CPU/req  ({result.requests} requests, {result.errors} errors)", flush=True)
             for server in servers:
                 settle(server, args.concurrency)
 
     print()
     print(f"{'workload':<36}{'baseline req/s':>16}{'chatkit-backend req/s':>24}{'ratio':>9}{'target':>9}")
-    for workload in WORKLOADS:
+    for workload in workloads:
         base = sum(rates[("baseline", workload.key)]) / 2
         ours = sum(rates[("chatkit-backend", workload.key)]) / 2
         ratio = ours / base
         target = f"{workload.target:>7.0f}x {'ok' if ratio >= workload.target else 'MISSED'}" if workload.target else ""
         print(f"{workload.label:<36}{base:>16.1f}{ours:>24.1f}{ratio:>8.1f}x{target}")
+    print()
+    print(f"{'server CPU per request (ms)':<36}{'baseline':>16}{'chatkit-backend':>24}{'ratio':>9}")
+    for workload in workloads:
+        base_ms = min(cpu_per_request[("baseline", workload.key)])
+        ours_ms = min(cpu_per_request[("chatkit-backend", workload.key)])
+        print(f"{workload.label:<36}{base_ms:>16.2f}{ours_ms:>24.2f}{base_ms / ours_ms:>8.1f}x")
     print()
     print(f"{'resident memory (MB)':<36}{'after warm-up':>16}{'after run 1':>14}{'after run 2':>14}{'run 2 growth':>15}")
     for server in servers:

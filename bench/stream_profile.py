@@ -27,21 +27,21 @@ from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from agents import ModelSettings, ModelTracing, RunResultStreaming, Runner  # noqa: E402
-from baseline_app import bench_settings  # noqa: E402
-from chatkit.agents import AgentContext, stream_agent_response  # noqa: E402
-from chatkit.types import (  # noqa: E402
+from agents import ModelSettings, ModelTracing, Runner, RunResultStreaming
+from baseline_app import bench_settings
+from chatkit.agents import AgentContext, stream_agent_response
+from chatkit.types import (
     ThreadMetadata,
     ThreadsCreateReq,
     UserMessageItem,
     UserMessageTextContent,
 )
 
-from chatkit_backend.app import create_app  # noqa: E402
-from chatkit_backend.context import RequestContext  # noqa: E402
-from chatkit_backend.responder import AgentResponder  # noqa: E402
-from chatkit_backend.server import BackendServer  # noqa: E402
-from chatkit_backend.stores import MemoryStore  # noqa: E402
+from chatkit_backend.app import create_app
+from chatkit_backend.context import RequestContext
+from chatkit_backend.responder import AgentResponder
+from chatkit_backend.server import BackendServer
+from chatkit_backend.stores import MemoryStore
 
 CREATE = {
     "type": "threads.create",
@@ -160,6 +160,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", type=int, default=300)
     parser.add_argument("--profile", default=None, help="print a profile of this layer")
+    parser.add_argument("--layers", default=None, help="comma-separated layers to time (default: all)")
     args = parser.parse_args()
     found, store = layers()  # type: ignore[misc]
     await store.open()
@@ -189,8 +190,9 @@ async def main() -> None:
         return
     previous = 0.0
     print(f"{'layer':<12}{'ms CPU/stream':>15}{'added':>10}")
-    for name, layer in found.items():
-        ms = await cpu_per_call(layer, args.streams)
+    chosen = args.layers.split(",") if args.layers else list(found)
+    for name in chosen:
+        ms = await cpu_per_call(found[name], args.streams)
         print(f"{name:<12}{ms:>15.2f}{ms - previous:>+10.2f}")
         previous = ms
 

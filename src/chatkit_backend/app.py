@@ -4,6 +4,7 @@
 (``chatkit_backend.app:create_app``), so ``--reload`` and ``--workers`` work.
 """
 
+import gc
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -71,6 +72,11 @@ def create_app(
         if isinstance(server_store, BackendStore):
             await server_store.open()
         stop_pruning = _start_pruning(settings, attachment_store)
+        # Everything built so far (modules, the app, the Agents SDK) lives as long as the
+        # process: move it out of the collector's way, so each request's collections only
+        # scan that request's objects (about 0.3 ms less CPU per stream, measured).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

@@ -27,18 +27,20 @@ async def test_cancelled_reply_leaves_no_unretrieved_task_exception() -> None:
     context = RequestContext(user_id="alice")
     tasks_before = asyncio.all_tasks()
     deltas: list[str] = []
+    three_deltas = asyncio.Event()
     try:
         result = await server.process(json.dumps(CREATE), context)
         assert isinstance(result, StreamingResult)
 
-        async def read() -> None:
-            async for chunk in result:
+        async def read(stream: StreamingResult) -> None:
+            async for chunk in stream:
                 if b"text_delta" in chunk:
                     deltas.append(json.loads(chunk.removeprefix(b"data: "))["update"]["delta"])
+                    if len(deltas) == 3:
+                        three_deltas.set()
 
-        reader = asyncio.create_task(read())
-        while len(deltas) < 3:
-            await asyncio.sleep(0.005)
+        reader = asyncio.create_task(read(result))
+        await asyncio.wait_for(three_deltas.wait(), timeout=5)
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
         del reader, result  # the cancellation's traceback holds the SDK's frames, and their tasks
