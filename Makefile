@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint check bench install clean
+.PHONY: run test lint typecheck check bench install clean
 
 $(STAMP): pyproject.toml
 	bash scripts/install "$(PYTHON)" "$(VENV)"
@@ -21,7 +21,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 
-check: lint test
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck test
 
 bench: $(STAMP)
 	$(BIN)/python bench/store_bench.py

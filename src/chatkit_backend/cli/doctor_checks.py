@@ -230,7 +230,9 @@ def misread_parameters(routes: Iterable[RouteInfo]) -> Iterator[MisreadParameter
         for dependant in _dependants(info.route.dependant):
             if dependant.call is None:
                 continue
-            fields = [("query", field) for field in dependant.query_params]
+            fields: list[tuple[Literal["query", "body"], Any]] = [
+                ("query", field) for field in dependant.query_params
+            ]
             fields += [("body", field) for field in dependant.body_params]
             for kind, field in fields:
                 annotation = field.field_info.annotation

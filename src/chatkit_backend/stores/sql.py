@@ -385,7 +385,7 @@ class SQLStore(BackendStore):
             )
         if data is None:
             raise StoreNotFoundError(f"{noun} {row_id!r} not found")
-        return data
+        return str(data)
 
     # -- threads ----------------------------------------------------------------------
     @shielded
