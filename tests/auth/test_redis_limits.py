@@ -156,3 +156,21 @@ def test_two_serve_processes_share_one_budget(tmp_path: Path, redis_prefix: str)
     assert refused.status_code == 429
     assert int(refused.headers["retry-after"]) >= 55
     assert bob == [200, 200]
+
+
+async def test_readiness_covers_the_shared_limits(tmp_path: Path, redis_prefix: str) -> None:
+    settings = settings_for(tmp_path, rate_limit_per_minute=5, redis_url=REDIS_URL, redis_prefix=redis_prefix)
+    async with asgi_client(whoami_app(settings)) as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "store": "memory", "limits": "redis"}
+
+
+async def test_readiness_fails_while_redis_is_down(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, rate_limit_per_minute=5, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    async with asgi_client(whoami_app(settings)) as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert error_of(response)["message"].startswith(
+        "rate-limit store (CHATKIT_REDIS_URL) is not answering: ConnectionError"
+    )

@@ -106,6 +106,10 @@ class RedisLimiter:
         self._renew = self.redis.register_script(RENEW_SCRIPT)
         self._renewals: set[asyncio.Task[None]] = set()
 
+    async def ping(self) -> None:
+        """Raise if Redis does not answer (used by /readyz)."""
+        await self.redis.ping()
+
     def requests_key(self, context: Any) -> str:
         return f"{self.prefix}limits:requests:{limit_key(context)}"
 

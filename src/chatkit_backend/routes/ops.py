@@ -21,12 +21,22 @@ def build_ops_router() -> APIRouter:
         return {"status": "ok"}
 
     @router.get("/readyz", name="readyz")
-    async def readyz(store: StoreDep) -> dict[str, str]:
+    async def readyz(request: Request, store: StoreDep) -> dict[str, str]:
         try:
             await asyncio.wait_for(store.ping(), READY_TIMEOUT)
         except Exception as exc:
             raise ServiceUnavailableError(f"store is not answering: {type(exc).__name__}: {exc}") from None
-        return {"status": "ready", "store": store.kind}
+        ready = {"status": "ready", "store": store.kind}
+        limiter_ping = getattr(request.app.state.limiter, "ping", None)
+        if limiter_ping is not None:  # limits shared through Redis
+            try:
+                await asyncio.wait_for(limiter_ping(), READY_TIMEOUT)
+            except Exception as exc:
+                raise ServiceUnavailableError(
+                    f"rate-limit store (CHATKIT_REDIS_URL) is not answering: {type(exc).__name__}: {exc}"
+                ) from None
+            ready["limits"] = "redis"
+        return ready
 
     @router.get("/metrics", name="metrics")
     async def metrics(request: Request) -> Response:
