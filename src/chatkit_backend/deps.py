@@ -14,7 +14,6 @@ from chatkit.server import ChatKitServer
 from fastapi import Depends, Request
 
 from chatkit_backend.context import RequestContext
-from chatkit_backend.errors import UnauthorizedError
 from chatkit_backend.server.dispatch import Dispatcher
 from chatkit_backend.settings import Settings
 from chatkit_backend.stores.base import BackendStore
@@ -47,14 +46,21 @@ async def get_context(request: Request) -> RequestContext:
     return context  # type: ignore[no-any-return]
 
 
+CREDENTIAL_HEADERS = ("authorization", "x-api-key")
+
+
 async def get_optional_context(request: Request) -> RequestContext | None:
-    """The request context, or None when the request carries no valid credentials."""
+    """The request context, or None when the request carries no credentials at all.
+
+    Credentials that are sent must be valid: a bad key is a 401, never a silent fallback.
+    """
+    settings: Settings = request.app.state.settings
+    sent = [*CREDENTIAL_HEADERS, settings.user_header.lower()]
+    if not any(name in request.headers for name in sent):
+        return None
     if getattr(request.app.state, "context_builder", None) is None:
         return None  # a builder installed as a dependency override cannot be called here
-    try:
-        return await get_context(request)
-    except UnauthorizedError:
-        return None
+    return await get_context(request)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

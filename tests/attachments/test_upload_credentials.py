@@ -72,3 +72,12 @@ def test_upload_token_for_another_attachment_is_refused(base_url: str) -> None:
     response = httpx.put(url, content=png_bytes())
     assert response.status_code == 403
     assert response.json()["error"]["message"] == "upload token is for another attachment"
+
+
+def test_upload_with_invalid_credentials_is_unauthorized(base_url: str) -> None:
+    attachment = _create(base_url, "key-alice")
+    descriptor = attachment["upload_descriptor"]
+    assert isinstance(descriptor, dict)
+    response = httpx.put(descriptor["url"], content=png_bytes(), headers={"X-API-Key": "not-a-key"})
+    assert response.status_code == 401
+    assert "www-authenticate" in response.headers

@@ -76,3 +76,21 @@ def test_api_key_mode_binds_any_address_and_never_logs_keys(tmp_path: Path) -> N
     assert "[redacted]" in output  # the debug request log shows the headers, credentials masked
     assert KEY_A not in output
     assert wrong_key not in output
+
+
+def test_header_mode_judges_the_tcp_peer_not_x_forwarded_for(tmp_path: Path) -> None:
+    """uvicorn rewrites the client address from X-Forwarded-For by default; in header mode
+    that would let anyone on 127.0.0.1 claim to be the trusted proxy."""
+    env = {
+        "CHATKIT_AUTH": "header",
+        "CHATKIT_TRUSTED_PROXIES": '["10.0.0.5"]',
+        "CHATKIT_DATA_DIR": str(tmp_path),
+        "CHATKIT_DATABASE_URL": "memory://",
+    }
+    body = b'{"type":"threads.list","params":{}}'
+    with run_serve(env) as (base_url, _process):
+        spoofed = httpx.post(
+            f"{base_url}/chatkit", content=body, headers={"X-Forwarded-For": "10.0.0.5", "X-User-Id": "victim"}
+        )
+    assert spoofed.status_code == 401
+    assert "10.0.0.5" not in spoofed.text

@@ -132,6 +132,15 @@ async def test_same_user_id_in_two_tenants_owns_separate_threads(store: BackendS
         await store.load_thread("thr_acme", globex)
 
 
+async def test_a_slash_in_a_tenant_does_not_merge_two_owners(store: BackendStore) -> None:
+    first = RequestContext(user_id="b/c", tenant_id="a")
+    second = RequestContext(user_id="c", tenant_id="a/b")
+    await store.save_thread(thread("thr_first"), first)
+    assert (await store.load_threads(10, None, "asc", second)).data == []
+    with pytest.raises(StoreNotFoundError):
+        await store.load_thread("thr_first", second)
+
+
 async def test_foreign_thread_and_its_items_read_as_not_found(store: BackendStore) -> None:
     await store.save_thread(thread(), ALICE)
     await store.add_thread_item("thr_1", message("msg_1"), ALICE)

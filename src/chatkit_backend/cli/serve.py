@@ -122,5 +122,8 @@ def serve(
         workers=None if reload else count,
         log_level=settings.log_level.lower(),
         access_log=False,
+        # In header mode the TCP peer decides who may set the user header: never let
+        # X-Forwarded-For rewrite it (uvicorn trusts that header from 127.0.0.1 by default).
+        proxy_headers=settings.auth != "header",
         timeout_graceful_shutdown=10,
     )

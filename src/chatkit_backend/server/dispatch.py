@@ -10,7 +10,7 @@ import asyncio
 import base64
 import binascii
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,6 +113,40 @@ def _request_error(exc: ValidationError) -> BackendError:
     return InvalidRequestError(f"invalid {operation} request: " + "; ".join(problems) + more)
 
 
+MAX_FEEDBACK_ITEMS = 1000
+ID_FIELDS = ("thread_id", "item_id", "attachment_id", "after")
+
+
+def _named_ids(request: ChatKitReq) -> Iterator[tuple[str, str]]:
+    """Every id a request names, with its field path."""
+    params = request.params
+    for name in ID_FIELDS:
+        value = getattr(params, name, None)
+        if isinstance(value, str):
+            yield f"params.{name}", value
+    for index, value in enumerate(getattr(params, "item_ids", None) or ()):
+        yield f"params.item_ids.{index}", value
+    message = getattr(params, "input", None)
+    for index, value in enumerate(getattr(message, "attachments", None) or ()):
+        if isinstance(value, str):
+            yield f"params.input.attachments.{index}", value
+
+
+def check_ids(request: ChatKitReq) -> None:
+    """Ids can be looked up by every store: no NUL characters (PostgreSQL refuses them),
+    and a bounded number of feedback targets (one bind parameter each)."""
+    item_ids = getattr(request.params, "item_ids", None)
+    if item_ids is not None and len(item_ids) > MAX_FEEDBACK_ITEMS:
+        raise InvalidRequestError(
+            f"invalid {request.type} request: params.item_ids: at most {MAX_FEEDBACK_ITEMS} ids"
+        )
+    for path, value in _named_ids(request):
+        if "\x00" in value:
+            raise InvalidRequestError(
+                f"invalid {request.type} request: {path}: must not contain NUL characters"
+            )
+
+
 class Dispatcher:
     """Runs parsed requests against any ``ChatKitServer``, with checks before streaming."""
 
@@ -128,6 +162,7 @@ class Dispatcher:
 
     async def handle(self, request: ChatKitReq, context: Any) -> Result:
         """Check the request's references, then return its JSON or its event stream."""
+        check_ids(request)
         try:
             if is_streaming_req(request):
                 await self._check_streaming(request, context)

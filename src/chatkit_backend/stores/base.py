@@ -100,7 +100,10 @@ def owner_of(context: Any) -> str:
             f"got {type(context).__name__}"
         )
     tenant_id = getattr(context, "tenant_id", None)
-    return f"{tenant_id}/{user_id}" if isinstance(tenant_id, str) and tenant_id else user_id
+    if not isinstance(tenant_id, str) or not tenant_id:
+        return user_id
+    # Escape the separator in the tenant, so ("a", "b/c") and ("a/b", "c") stay two owners.
+    return tenant_id.replace("%", "%25").replace("/", "%2F") + "/" + user_id
 
 
 def as_utc(value: datetime) -> datetime:
