@@ -64,8 +64,25 @@ def test_disallowed_origin_gets_no_allow_headers(tmp_path: Path) -> None:
         }
         assert not [name for name in response.headers if name.startswith("access-control-")]
         simple = post(base_url, LIST, headers={"Origin": "http://evil.example"})
-        assert simple.status_code == 200
+        assert error_of(simple, 403) == {
+            **error_of(simple, 403),
+            "code": "forbidden_origin",
+            "message": "requests from origin 'http://evil.example' are not allowed: add it to CHATKIT_CORS_ORIGINS",
+        }
         assert "access-control-allow-origin" not in simple.headers
+
+
+def test_cross_site_simple_post_is_refused_before_it_acts(tmp_path: Path) -> None:
+    """A page elsewhere can send a text/plain POST without a preflight; it must not act."""
+    with serve(make_settings(tmp_path, attachments=False)) as (base_url, _):
+        forged = post(
+            base_url, create_body(), headers={"Origin": "http://attacker.example", "Content-Type": "text/plain"}
+        )
+        assert error_of(forged, 403)["code"] == "forbidden_origin"
+        listed = post(base_url, LIST)
+        own = post(base_url, LIST, headers={"Origin": base_url})
+    assert listed.json()["data"] == []
+    assert own.status_code == 200
 
 
 def test_allowed_origin_reads_the_request_id_on_a_post(tmp_path: Path) -> None:
@@ -255,3 +272,26 @@ def test_custom_context_dependency_validation_errors_keep_the_error_shape(tmp_pa
     with serve(make_settings(tmp_path, attachments=False), context=user_from_injected_header) as (base_url, _):
         error = error_of(post(base_url, LIST), 422)
     assert error == {**error, "code": "invalid_request", "message": "header.x-test-user: Field required"}
+
+
+def test_dns_rebinding_page_cannot_read_the_local_users_threads(tmp_path: Path) -> None:
+    """With CHATKIT_AUTH=none, a page on attacker.example that rebinds its name to 127.0.0.1
+    is "same host" by name: its Host and Origin agree, and it must still be refused."""
+    with serve(make_settings(tmp_path, attachments=False)) as (base_url, _):
+        port = base_url.rsplit(":", 1)[1]
+        rebound = post(
+            base_url, LIST, headers={"Host": f"attacker.example:{port}", "Origin": f"http://attacker.example:{port}"}
+        )
+    assert error_of(rebound, 403)["code"] == "forbidden_origin"
+
+
+def test_with_credentials_a_page_served_by_this_host_under_any_name_may_post(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, attachments=False, auth="api-key", api_keys={"k-1": "alice"})
+    with serve(settings) as (base_url, _):
+        port = base_url.rsplit(":", 1)[1]
+        response = post(
+            base_url,
+            LIST,
+            headers={"Host": f"chat.internal:{port}", "Origin": f"http://chat.internal:{port}", "X-API-Key": "k-1"},
+        )
+    assert response.status_code == 200

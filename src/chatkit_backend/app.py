@@ -9,6 +9,7 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from chatkit.server import ChatKitServer
 from chatkit.store import AttachmentStore
@@ -22,6 +23,7 @@ from chatkit_backend.logs import configure_logging
 from chatkit_backend.metrics import Metrics
 from chatkit_backend.middleware import (
     InternalErrorMiddleware,
+    OriginGuardMiddleware,
     RequestMiddleware,
     StrictCORSMiddleware,
 )
@@ -105,6 +107,7 @@ def create_app(
     app.state.responder = responder
     app.state.limiter = limiter
     app.state.metrics = Metrics()
+    app.state.builtin_auth = context is None
     builder = context or context_builder(settings)
     if _takes_only_the_request(builder):
         app.state.context_builder = builder  # called directly by get_context: no per-request DI
@@ -119,6 +122,9 @@ def create_app(
         app.include_router(build_debug_router(app))
 
     app.add_middleware(InternalErrorMiddleware)  # innermost: its 500 gets CORS headers
+    app.add_middleware(
+        OriginGuardMiddleware, allowed_origins=trusted_origins(settings), same_host=settings.auth != "none"
+    )
     _add_cors(app, settings)
     app.add_middleware(RequestMiddleware, metrics=app.state.metrics)
     return app
@@ -209,6 +215,15 @@ def cors_origins(settings: Settings) -> list[str]:
     own = settings.server_origin
     extra = [own, own.replace("://localhost", "://127.0.0.1"), own.replace("://127.0.0.1", "://localhost")]
     return list(dict.fromkeys([*settings.cors_origins, *extra]))
+
+
+def trusted_origins(settings: Settings) -> list[str]:
+    """Origins whose pages may change state: the CORS origins and the public URL's origin."""
+    origins = cors_origins(settings)
+    if settings.public_url:
+        parts = urlsplit(settings.public_url)
+        origins.append(f"{parts.scheme}://{parts.netloc}")
+    return origins
 
 
 def _add_cors(app: FastAPI, settings: Settings) -> None:

@@ -14,6 +14,7 @@ from chatkit.server import ChatKitServer
 from fastapi import Depends, Request
 
 from chatkit_backend.context import RequestContext
+from chatkit_backend.errors import UnauthorizedError
 from chatkit_backend.server.dispatch import Dispatcher
 from chatkit_backend.settings import Settings
 from chatkit_backend.stores.base import BackendStore
@@ -50,17 +51,25 @@ CREDENTIAL_HEADERS = ("authorization", "x-api-key")
 
 
 async def get_optional_context(request: Request) -> RequestContext | None:
-    """The request context, or None when the request carries no credentials at all.
+    """The request context, or None when the request carries no credentials.
 
-    Credentials that are sent must be valid: a bad key is a 401, never a silent fallback.
+    With the built-in auth modes, credentials that are sent must be valid: a bad key is
+    a 401, never a silent fallback. A context builder of the user's own decides itself:
+    None when it raises ``UnauthorizedError``.
     """
-    settings: Settings = request.app.state.settings
-    sent = [*CREDENTIAL_HEADERS, settings.user_header.lower()]
-    if not any(name in request.headers for name in sent):
-        return None
-    if getattr(request.app.state, "context_builder", None) is None:
+    state = request.app.state
+    if getattr(state, "context_builder", None) is None:
         return None  # a builder installed as a dependency override cannot be called here
-    return await get_context(request)
+    if getattr(state, "builtin_auth", False):
+        settings: Settings = state.settings
+        sent = [*CREDENTIAL_HEADERS, settings.user_header.lower()]
+        if not any(name in request.headers for name in sent):
+            return None
+        return await get_context(request)
+    try:
+        return await get_context(request)
+    except UnauthorizedError:
+        return None
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -5,6 +5,7 @@
     │   ├── EmptyBodyError (400, empty_body)
     │   └── InvalidJSONError (400, invalid_json)
     ├── UnauthorizedError (401, unauthorized)
+    ├── ForbiddenOriginError (403, forbidden_origin)
     ├── NotFoundError (404, not_found)         <- also chatkit.store.NotFoundError
     ├── MethodNotAllowedError (405, method_not_allowed)
     ├── ConflictError (409, conflict)
@@ -58,6 +59,11 @@ class UnauthorizedError(BackendError):
 
     def __init__(self, message: str, *, scheme: str = "Bearer", headers: dict[str, str] | None = None) -> None:
         super().__init__(message, headers={"WWW-Authenticate": scheme, **(headers or {})})
+
+
+class ForbiddenOriginError(BackendError):
+    status = 403
+    code = "forbidden_origin"
 
 
 class NotFoundError(BackendError):

@@ -16,7 +16,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chatkit_backend.errors import INTERNAL_ERROR_MESSAGE, BackendError
+from chatkit_backend.errors import INTERNAL_ERROR_MESSAGE, BackendError, ForbiddenOriginError
 from chatkit_backend.logs import request_id_var
 from chatkit_backend.metrics import Metrics
 
@@ -101,6 +101,61 @@ class RequestMiddleware:
                 },
             )
             request_id_var.reset(token)
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class OriginGuardMiddleware:
+    """Refuses state-changing requests that a browser sends from a foreign origin (403).
+
+    CORS only stops a page from *reading* a cross-origin answer; a "simple" POST
+    (``text/plain`` or form-encoded, no preflight) still reaches the server and acts.
+    Browsers name the page's origin in ``Origin`` on every POST, so a request whose
+    origin is neither allowed (``CHATKIT_CORS_ORIGINS``) nor the server's own is refused
+    before it runs. Requests without ``Origin`` (curl, servers, SDKs) pass.
+
+    With ``same_host`` a page served by this host under any name may also act. It is off
+    for ``CHATKIT_AUTH=none``: a DNS-rebinding page is "same host" by name, and with no
+    credentials nothing else would stop it from reading the local user's threads.
+    """
+
+    def __init__(self, app: ASGIApp, allowed_origins: list[str], same_host: bool = True) -> None:
+        self.app = app
+        self.any_origin = "*" in allowed_origins
+        self.allowed = frozenset(allowed_origins)
+        self.same_host = same_host
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in SAFE_METHODS or self.any_origin:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        origin = headers.get("origin")
+        if (
+            origin is None
+            or origin in self.allowed
+            or (self.same_host and origin == _own_origin(scope, headers))
+        ):
+            await self.app(scope, receive, send)
+            return
+        request_id = scope.get("state", {}).get("request_id", "")
+        error = ForbiddenOriginError(
+            f"requests from origin {origin!r} are not allowed: add it to CHATKIT_CORS_ORIGINS"
+        )
+        body = json.dumps(error.body(request_id)).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": error.status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def _own_origin(scope: Scope, headers: Headers) -> str:
+    return f"{scope.get('scheme', 'http')}://{headers.get('host', '')}"
 
 
 class InternalErrorMiddleware:
