@@ -72,7 +72,9 @@ class MinimalResponder:
         for token in split_tokens(reply):
             update = AssistantMessageContentPartTextDelta(content_index=0, delta=token)
             yield ThreadItemUpdatedEvent(item_id=message.id, update=update)
-        yield ThreadItemDoneEvent(item=message.model_copy(update={"content": [AssistantMessageContent(text=reply)]}))
+        yield ThreadItemDoneEvent(
+            item=message.model_copy(update={"content": [AssistantMessageContent(text=reply)]})
+        )
 
     def describe(self) -> str:
         return "minimal"
@@ -114,7 +116,11 @@ def create_baseline_app() -> FastAPI:
     async def chatkit_endpoint(req: Request) -> Response:
         body = await req.body()
         if not body:
-            return Response(content='{"error": "No request body"}', media_type="application/json", status_code=400)
+            return Response(
+                content='{"error": "No request body"}',
+                media_type="application/json",
+                status_code=400,
+            )
         result = await server.process(body, context=RequestContext(user_id=LOCAL_USER))
         if isinstance(result, StreamingResult):
             return StreamingResponse(result, media_type="text/event-stream")

@@ -120,7 +120,9 @@ def free_port() -> int:
 @contextmanager
 def running(name: str, factory: str, responder: str, cpu: int | None) -> Iterator[Server]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATKIT_", "OPENAI_", "BENCH_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("CHATKIT_", "OPENAI_", "BENCH_"))
+    }
     env["BENCH_RESPONDER"] = responder
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BENCH_DIR), env.get("PYTHONPATH")]))
     command = [
@@ -130,7 +132,9 @@ def running(name: str, factory: str, responder: str, cpu: int | None) -> Iterato
     ]  # fmt: skip
     with tempfile.TemporaryDirectory() as cwd:  # no stray .env, no data folder left behind
         log = Path(cwd) / "server.log"  # the server's own output, shown if it fails
-        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, env=env, cwd=cwd, stdout=log.open("wb"), stderr=subprocess.STDOUT
+        )
         server = Server(name, process, f"http://127.0.0.1:{port}")
         try:
             if cpu is not None:
@@ -168,7 +172,9 @@ def seed_and_check(server: Server) -> None:
     with httpx.Client(base_url=server.url, timeout=30) as client:
         for _ in range(SEEDED_THREADS):
             stream = client.post("/chatkit", content=json.dumps(CREATE_BODY))
-            assert stream.status_code == 200 and '"assistant_message"' in stream.text, stream.text[:500]
+            assert stream.status_code == 200 and '"assistant_message"' in stream.text, stream.text[
+                :500
+            ]
         listed = client.post("/chatkit", content=json.dumps(LIST_BODY))
         assert listed.status_code == 200, listed.text
         assert len(listed.json()["data"]) == SEEDED_THREADS
@@ -182,7 +188,9 @@ async def _delete_created(server: Server, concurrency: int) -> int:
         after = None
         while True:
             params = {"limit": 1000, "order": "asc", **({"after": after} if after else {})}
-            page = (await client.post("/chatkit", json={"type": "threads.list", "params": params})).json()
+            page = (
+                await client.post("/chatkit", json={"type": "threads.list", "params": params})
+            ).json()
             ids += [thread["id"] for thread in page["data"] if thread["id"] not in server.seeded]
             if not page["has_more"]:
                 break
@@ -223,7 +231,9 @@ class Result:
         return self.requests / self.seconds
 
 
-def run_wrk(url: str, body: dict[str, object], duration: float, concurrency: int, cpu: int | None) -> Result:
+def run_wrk(
+    url: str, body: dict[str, object], duration: float, concurrency: int, cpu: int | None
+) -> Result:
     script = (
         'wrk.method = "POST"\n'
         f"wrk.body = [==[{json.dumps(body)}]==]\n"
@@ -232,7 +242,17 @@ def run_wrk(url: str, body: dict[str, object], duration: float, concurrency: int
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     try:
-        command = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "--timeout", "10s", "-s", handle.name, url + "/chatkit"]
+        command = [
+            "wrk",
+            "-t1",
+            f"-c{concurrency}",
+            f"-d{max(1, round(duration))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            handle.name,
+            url + "/chatkit",
+        ]
         if cpu is not None and shutil.which("taskset"):
             command = ["taskset", "-c", str(cpu), *command]
         output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -241,7 +261,12 @@ def run_wrk(url: str, body: dict[str, object], duration: float, concurrency: int
     total = re.search(r"(\d+) requests in ([\d.]+)(m?s|m)\b", output)
     assert total, output
     seconds = float(total.group(2)) * {"ms": 0.001, "s": 1.0, "m": 60.0}[total.group(3)]
-    errors = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|connect|read|write|timeout):? (\d+)", output))
+    errors = sum(
+        int(n)
+        for n in re.findall(
+            r"(?:Non-2xx or 3xx responses|connect|read|write|timeout):? (\d+)", output
+        )
+    )
     return Result(int(total.group(1)), seconds, errors)
 
 
@@ -277,12 +302,18 @@ async def _asyncio_load(port: int, body: bytes, duration: float, concurrency: in
     ).encode() + body
     statuses: Counter[int] = Counter()
     started = time.monotonic()
-    await asyncio.gather(*(_client(port, request, started + duration, statuses) for _ in range(concurrency)))
+    await asyncio.gather(
+        *(_client(port, request, started + duration, statuses) for _ in range(concurrency))
+    )
     elapsed = time.monotonic() - started
-    return Result(sum(statuses.values()), elapsed, sum(n for status, n in statuses.items() if status != 200))
+    return Result(
+        sum(statuses.values()), elapsed, sum(n for status, n in statuses.items() if status != 200)
+    )
 
 
-def run_asyncio(url: str, body: dict[str, object], duration: float, concurrency: int, cpu: int | None) -> Result:
+def run_asyncio(
+    url: str, body: dict[str, object], duration: float, concurrency: int, cpu: int | None
+) -> Result:
     port = int(url.rsplit(":", 1)[1])
     try:
         import uvloop
@@ -295,29 +326,50 @@ def run_asyncio(url: str, body: dict[str, object], duration: float, concurrency:
 # -- the run -----------------------------------------------------------------------------------------
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds per measured run (default 8)")
+    parser.add_argument(
+        "--duration", type=float, default=8.0, help="seconds per measured run (default 8)"
+    )
     parser.add_argument("--concurrency", type=int, default=32, help="open connections (default 32)")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per workload (default 2)")
+    parser.add_argument(
+        "--warmup", type=float, default=2.0, help="seconds of warm-up per workload (default 2)"
+    )
     parser.add_argument("--generator", choices=["auto", "wrk", "asyncio"], default="auto")
     parser.add_argument(
-        "--workloads", default=",".join(w.key for w in WORKLOADS), help="comma-separated keys (default: all)"
+        "--workloads",
+        default=",".join(w.key for w in WORKLOADS),
+        help="comma-separated keys (default: all)",
     )
     args = parser.parse_args()
     chosen = set(args.workloads.split(","))
     workloads = [workload for workload in WORKLOADS if workload.key in chosen]
 
-    use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk") is not None)
+    use_wrk = args.generator == "wrk" or (
+        args.generator == "auto" and shutil.which("wrk") is not None
+    )
     load = run_wrk if use_wrk else run_asyncio
     cpus = sorted(os.sched_getaffinity(0))
     server_cpu, client_cpu = (cpus[-1], cpus[0]) if len(cpus) >= 2 else (None, None)
     if client_cpu is not None:
         os.sched_setaffinity(0, {client_cpu})  # this process and the generator it starts
-    generator = f"wrk -t1 -c{args.concurrency}" if use_wrk else f"asyncio raw sockets, {args.concurrency} connections"
-    pinning = f"server pinned to CPU {server_cpu}, load generator to CPU {client_cpu}" if server_cpu is not None else "no pinning (one CPU)"
-    print(f"HTTP benchmark: one uvicorn worker per app; {generator}; {pinning}; {args.duration:g}s per run, 2 runs", flush=True)
+    generator = (
+        f"wrk -t1 -c{args.concurrency}"
+        if use_wrk
+        else f"asyncio raw sockets, {args.concurrency} connections"
+    )
+    pinning = (
+        f"server pinned to CPU {server_cpu}, load generator to CPU {client_cpu}"
+        if server_cpu is not None
+        else "no pinning (one CPU)"
+    )
+    print(
+        f"HTTP benchmark: one uvicorn worker per app; {generator}; {pinning}; {args.duration:g}s per run, 2 runs",
+        flush=True,
+    )
 
     rates: dict[tuple[str, str], list[float]] = {}
-    cpu_per_request: dict[tuple[str, str], list[float]] = {}  # server CPU per request: steadier than req/s on a shared machine
+    cpu_per_request: dict[
+        tuple[str, str], list[float]
+    ] = {}  # server CPU per request: steadier than req/s on a shared machine
     errors = 0
     servers: list[Server] = []
     with ExitStack() as stack:
@@ -332,7 +384,13 @@ def main() -> None:
             seed_and_check(server)
         for workload in workloads:
             for name in APPS:
-                load(started[(name, workload.responder)].url, workload.body, args.warmup, args.concurrency, client_cpu)
+                load(
+                    started[(name, workload.responder)].url,
+                    workload.body,
+                    args.warmup,
+                    args.concurrency,
+                    client_cpu,
+                )
         for server in servers:
             settle(server, args.concurrency)
         for run in (1, 2):
@@ -340,22 +398,33 @@ def main() -> None:
                 for name in APPS:  # interleaved, so drift in the machine's load hits both
                     server = started[(name, workload.responder)]
                     cpu_before = server.cpu_seconds()
-                    result = load(server.url, workload.body, args.duration, args.concurrency, client_cpu)
+                    result = load(
+                        server.url, workload.body, args.duration, args.concurrency, client_cpu
+                    )
                     cpu_ms = (server.cpu_seconds() - cpu_before) / max(result.requests, 1) * 1000
                     errors += result.errors
                     rates.setdefault((name, workload.key), []).append(result.rate)
                     cpu_per_request.setdefault((name, workload.key), []).append(cpu_ms)
-                    print(f"  run {run} {workload.key:<16} {name:<16} {result.rate:9.1f} req/s  {cpu_ms:6.2f} ms CPU/req  ({result.requests} requests, {result.errors} errors)", flush=True)
+                    print(
+                        f"  run {run} {workload.key:<16} {name:<16} {result.rate:9.1f} req/s  {cpu_ms:6.2f} ms CPU/req  ({result.requests} requests, {result.errors} errors)",
+                        flush=True,
+                    )
             for server in servers:
                 settle(server, args.concurrency)
 
     print()
-    print(f"{'workload':<36}{'baseline req/s':>16}{'chatkit-backend req/s':>24}{'ratio':>9}{'target':>9}")
+    print(
+        f"{'workload':<36}{'baseline req/s':>16}{'chatkit-backend req/s':>24}{'ratio':>9}{'target':>9}"
+    )
     for workload in workloads:
         base = sum(rates[("baseline", workload.key)]) / 2
         ours = sum(rates[("chatkit-backend", workload.key)]) / 2
         ratio = ours / base
-        target = f"{workload.target:>7.0f}x {'ok' if ratio >= workload.target else 'MISSED'}" if workload.target else ""
+        target = (
+            f"{workload.target:>7.0f}x {'ok' if ratio >= workload.target else 'MISSED'}"
+            if workload.target
+            else ""
+        )
         print(f"{workload.label:<36}{base:>16.1f}{ours:>24.1f}{ratio:>8.1f}x{target}")
     print()
     print(f"{'server CPU per request (ms)':<36}{'baseline':>16}{'chatkit-backend':>24}{'ratio':>9}")
@@ -364,12 +433,16 @@ def main() -> None:
         ours_ms = min(cpu_per_request[("chatkit-backend", workload.key)])
         print(f"{workload.label:<36}{base_ms:>16.2f}{ours_ms:>24.2f}{base_ms / ours_ms:>8.1f}x")
     print()
-    print(f"{'resident memory (MB)':<36}{'after warm-up':>16}{'after run 1':>14}{'after run 2':>14}{'run 2 growth':>15}")
+    print(
+        f"{'resident memory (MB)':<36}{'after warm-up':>16}{'after run 1':>14}{'after run 2':>14}{'run 2 growth':>15}"
+    )
     for server in servers:
         warm, first, second = (value / 2**20 for value in server.rss)
         growth = (second - first) / first * 100
         verdict = "ok" if growth <= 5 else "OVER 5%"
-        print(f"{server.name:<36}{warm:>16.1f}{first:>14.1f}{second:>14.1f}{growth:>14.1f}% {verdict}")
+        print(
+            f"{server.name:<36}{warm:>16.1f}{first:>14.1f}{second:>14.1f}{growth:>14.1f}% {verdict}"
+        )
     if errors:
         print(f"\n{errors} failed requests during the runs")
 

@@ -45,7 +45,13 @@ from chatkit_backend.stores import MemoryStore
 
 CREATE = {
     "type": "threads.create",
-    "params": {"input": {"content": [{"type": "input_text", "text": "hi"}], "attachments": [], "inference_options": {}}},
+    "params": {
+        "input": {
+            "content": [{"type": "input_text", "text": "hi"}],
+            "attachments": [],
+            "inference_options": {},
+        }
+    },
 }
 INPUT = [{"role": "user", "content": "hi"}]
 Layer = Callable[[], Awaitable[None]]
@@ -89,9 +95,14 @@ def layers() -> dict[str, Layer]:
     async def sdk_stream() -> None:
         metadata = thread()
         await store.save_thread(metadata, context)  # the SDK reads the thread's last items
-        agent_context: AgentContext[Any] = AgentContext(thread=metadata, store=store, request_context=context)
+        agent_context: AgentContext[Any] = AgentContext(
+            thread=metadata, store=store, request_context=context
+        )
         result = Runner.run_streamed(
-            responder.agent, INPUT, context=agent_context, run_config=responder.run_config  # type: ignore[arg-type]
+            responder.agent,
+            INPUT,
+            context=agent_context,
+            run_config=responder.run_config,  # type: ignore[arg-type]
         )
         async for _ in stream_agent_response(agent_context, cast(RunResultStreaming, result)):
             pass
@@ -160,7 +171,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", type=int, default=300)
     parser.add_argument("--profile", default=None, help="print a profile of this layer")
-    parser.add_argument("--layers", default=None, help="comma-separated layers to time (default: all)")
+    parser.add_argument(
+        "--layers", default=None, help="comma-separated layers to time (default: all)"
+    )
     args = parser.parse_args()
     found, store = layers()  # type: ignore[misc]
     await store.open()

@@ -24,7 +24,10 @@ from tests.routes.live_app import (
 from tests.stores.postgres import create_database, drop_database
 from tests.support.live import sse_events
 
-PREFLIGHT = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,authorization"}
+PREFLIGHT = {
+    "Access-Control-Request-Method": "POST",
+    "Access-Control-Request-Headers": "content-type,authorization",
+}
 LIST = {"type": "threads.list", "params": {}}
 
 
@@ -43,7 +46,12 @@ def test_default_origins_are_both_local_dev_servers_and_the_own_origin(tmp_path:
         f"http://localhost:{settings.port}",
     ]
     with serve(settings) as (base_url, _):
-        for origin in ("http://localhost:3000", "http://127.0.0.1:3000", own, f"http://localhost:{settings.port}"):
+        for origin in (
+            "http://localhost:3000",
+            "http://127.0.0.1:3000",
+            own,
+            f"http://localhost:{settings.port}",
+        ):
             response = preflight(base_url, origin)
             assert response.status_code == 200, origin
             assert response.headers["access-control-allow-origin"] == origin
@@ -76,7 +84,9 @@ def test_cross_site_simple_post_is_refused_before_it_acts(tmp_path: Path) -> Non
     """A page elsewhere can send a text/plain POST without a preflight; it must not act."""
     with serve(make_settings(tmp_path, attachments=False)) as (base_url, _):
         forged = post(
-            base_url, create_body(), headers={"Origin": "http://attacker.example", "Content-Type": "text/plain"}
+            base_url,
+            create_body(),
+            headers={"Origin": "http://attacker.example", "Content-Type": "text/plain"},
         )
         assert error_of(forged, 403)["code"] == "forbidden_origin"
         listed = post(base_url, LIST)
@@ -98,7 +108,10 @@ def test_allowed_origin_reads_the_request_id_on_a_post(tmp_path: Path) -> None:
 def test_configured_origins_replace_the_dev_defaults(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, attachments=False, cors_origins=["https://app.example"])
     with serve(settings) as (base_url, _):
-        assert preflight(base_url, "https://app.example").headers["access-control-allow-origin"] == "https://app.example"
+        assert (
+            preflight(base_url, "https://app.example").headers["access-control-allow-origin"]
+            == "https://app.example"
+        )
         assert preflight(base_url, "http://localhost:3000").status_code == 400
         own = f"http://127.0.0.1:{settings.port}"
         assert preflight(base_url, own).headers["access-control-allow-origin"] == own
@@ -129,10 +142,15 @@ def test_healthz_and_readyz_answer(tmp_path: Path) -> None:
 def test_readyz_is_503_when_the_database_goes_away(tmp_path: Path) -> None:
     url = create_database()
     try:
-        settings = make_settings(tmp_path, attachments=False, database_url=url, db_auto_upgrade=True)
+        settings = make_settings(
+            tmp_path, attachments=False, database_url=url, db_auto_upgrade=True
+        )
         with serve(settings) as (base_url, _):
             ready = httpx.get(base_url + "/readyz", timeout=15)
-            assert (ready.status_code, ready.json()) == (200, {"status": "ready", "store": "postgresql"})
+            assert (ready.status_code, ready.json()) == (
+                200,
+                {"status": "ready", "store": "postgresql"},
+            )
             drop_database(url)
             down = httpx.get(base_url + "/readyz", timeout=15)
             error = error_of(down, 503)
@@ -164,18 +182,38 @@ def test_metrics_count_requests_by_operation_and_status(tmp_path: Path) -> None:
         assert response.headers["content-type"].startswith("text/plain; version=")
         text = response.text
         assert _metric(text, "chatkit_requests_total", operation="threads.list", status="200") == 3
-        assert _metric(text, "chatkit_requests_total", operation="threads.create", status="200") == 1
-        assert _metric(text, "chatkit_requests_total", operation="threads.get_by_id", status="404") == 1
+        assert (
+            _metric(text, "chatkit_requests_total", operation="threads.create", status="200") == 1
+        )
+        assert (
+            _metric(text, "chatkit_requests_total", operation="threads.get_by_id", status="404")
+            == 1
+        )
         assert _metric(text, "chatkit_requests_total", operation="POST /chatkit", status="400") == 1
-        assert _metric(text, "chatkit_request_duration_seconds_count", operation="threads.list") == 3
-        assert _metric(text, "chatkit_request_duration_seconds_bucket", operation="threads.create", le="+Inf") == 1
+        assert (
+            _metric(text, "chatkit_request_duration_seconds_count", operation="threads.list") == 3
+        )
+        assert (
+            _metric(
+                text,
+                "chatkit_request_duration_seconds_bucket",
+                operation="threads.create",
+                le="+Inf",
+            )
+            == 1
+        )
         assert _metric(text, "chatkit_open_streams") == 0
 
 
 def test_metrics_show_open_streams(tmp_path: Path) -> None:
-    with serve(make_settings(tmp_path, attachments=False, offline_token_delay=0.05)) as (base_url, _):
+    with serve(make_settings(tmp_path, attachments=False, offline_token_delay=0.05)) as (
+        base_url,
+        _,
+    ):
         with httpx.Client(timeout=30) as client:
-            with client.stream("POST", base_url + "/chatkit", content=json.dumps(create_body())) as stream:
+            with client.stream(
+                "POST", base_url + "/chatkit", content=json.dumps(create_body())
+            ) as stream:
                 lines = stream.iter_lines()
                 assert next(lines).startswith("data: ")
                 assert _metric(httpx.get(base_url + "/metrics").text, "chatkit_open_streams") == 1
@@ -185,7 +223,10 @@ def test_metrics_show_open_streams(tmp_path: Path) -> None:
 
 # -- debug -------------------------------------------------------------------------------------------
 def test_debug_routes_list_every_route(tmp_path: Path) -> None:
-    with serve(make_settings(tmp_path, attachments=False, debug=True, console=False)) as (base_url, _):
+    with serve(make_settings(tmp_path, attachments=False, debug=True, console=False)) as (
+        base_url,
+        _,
+    ):
         response = httpx.get(base_url + "/debug/routes")
         assert response.status_code == 200
         routes = {route["path"]: route for route in response.json()["routes"]}
@@ -195,17 +236,31 @@ def test_debug_routes_list_every_route(tmp_path: Path) -> None:
             "name": "chatkit",
             "endpoint": "chatkit_backend.routes.chatkit.build_chatkit_router.<locals>.chatkit_endpoint",
         }
-        assert {"/healthz", "/readyz", "/metrics", "/debug/routes", "/docs", "/openapi.json"} <= set(routes)
+        assert {
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/debug/routes",
+            "/docs",
+            "/openapi.json",
+        } <= set(routes)
         assert routes["/healthz"]["methods"] == ["GET"]
 
 
 def test_debug_routes_are_absent_without_debug(tmp_path: Path) -> None:
     with serve(make_settings(tmp_path, attachments=False)) as (base_url, _):
-        assert error_of(httpx.get(base_url + "/debug/routes"), 404)["message"] == "no route for GET /debug/routes"
+        assert (
+            error_of(httpx.get(base_url + "/debug/routes"), 404)["message"]
+            == "no route for GET /debug/routes"
+        )
         assert httpx.get(base_url + "/docs").status_code == 404
 
 
-SECRETS = {"Authorization": "Bearer tok-SECRET-1", "Cookie": "session=SECRET-2", "X-API-Key": "SECRET-3"}
+SECRETS = {
+    "Authorization": "Bearer tok-SECRET-1",
+    "Cookie": "session=SECRET-2",
+    "X-API-Key": "SECRET-3",
+}
 
 
 def test_debug_request_log_has_method_redacted_headers_and_first_500_bytes(tmp_path: Path) -> None:
@@ -240,7 +295,9 @@ def test_requests_are_not_logged_in_detail_without_debug(tmp_path: Path) -> None
 # -- a context dependency of one's own ---------------------------------------------------------------
 async def user_from_header(request: Request) -> RequestContext:
     """Needs only the request: ``create_app`` calls it directly, with no per-request injection."""
-    return RequestContext(user_id=request.headers.get("x-test-user", "anonymous"), request_id=request.state.request_id)
+    return RequestContext(
+        user_id=request.headers.get("x-test-user", "anonymous"), request_id=request.state.request_id
+    )
 
 
 def user_from_injected_header(x_test_user: Annotated[str, Header()]) -> RequestContext:
@@ -255,7 +312,9 @@ def _thread_ids(base_url: str, user: str) -> list[str]:
 
 
 @pytest.mark.parametrize("dependency", [user_from_header, user_from_injected_header])
-def test_custom_context_dependency_scopes_threads_to_its_user(tmp_path: Path, dependency: Any) -> None:
+def test_custom_context_dependency_scopes_threads_to_its_user(
+    tmp_path: Path, dependency: Any
+) -> None:
     with serve(make_settings(tmp_path, attachments=False), context=dependency) as (base_url, app):
         if dependency is user_from_header:
             assert app.state.context_builder is user_from_header
@@ -269,9 +328,16 @@ def test_custom_context_dependency_scopes_threads_to_its_user(tmp_path: Path, de
 
 
 def test_custom_context_dependency_validation_errors_keep_the_error_shape(tmp_path: Path) -> None:
-    with serve(make_settings(tmp_path, attachments=False), context=user_from_injected_header) as (base_url, _):
+    with serve(make_settings(tmp_path, attachments=False), context=user_from_injected_header) as (
+        base_url,
+        _,
+    ):
         error = error_of(post(base_url, LIST), 422)
-    assert error == {**error, "code": "invalid_request", "message": "header.x-test-user: Field required"}
+    assert error == {
+        **error,
+        "code": "invalid_request",
+        "message": "header.x-test-user: Field required",
+    }
 
 
 def test_dns_rebinding_page_cannot_read_the_local_users_threads(tmp_path: Path) -> None:
@@ -280,18 +346,29 @@ def test_dns_rebinding_page_cannot_read_the_local_users_threads(tmp_path: Path) 
     with serve(make_settings(tmp_path, attachments=False)) as (base_url, _):
         port = base_url.rsplit(":", 1)[1]
         rebound = post(
-            base_url, LIST, headers={"Host": f"attacker.example:{port}", "Origin": f"http://attacker.example:{port}"}
+            base_url,
+            LIST,
+            headers={
+                "Host": f"attacker.example:{port}",
+                "Origin": f"http://attacker.example:{port}",
+            },
         )
     assert error_of(rebound, 403)["code"] == "forbidden_origin"
 
 
-def test_with_credentials_a_page_served_by_this_host_under_any_name_may_post(tmp_path: Path) -> None:
+def test_with_credentials_a_page_served_by_this_host_under_any_name_may_post(
+    tmp_path: Path,
+) -> None:
     settings = make_settings(tmp_path, attachments=False, auth="api-key", api_keys={"k-1": "alice"})
     with serve(settings) as (base_url, _):
         port = base_url.rsplit(":", 1)[1]
         response = post(
             base_url,
             LIST,
-            headers={"Host": f"chat.internal:{port}", "Origin": f"http://chat.internal:{port}", "X-API-Key": "k-1"},
+            headers={
+                "Host": f"chat.internal:{port}",
+                "Origin": f"http://chat.internal:{port}",
+                "X-API-Key": "k-1",
+            },
         )
     assert response.status_code == 200

@@ -40,28 +40,42 @@ from tests.routes.live_app import (
 )
 
 LIST = {"type": "threads.list", "params": {}}
-TRANSCRIBE = {"type": "input.transcribe", "params": {"audio_base64": "AAAA", "mime_type": "audio/webm"}}
+TRANSCRIBE = {
+    "type": "input.transcribe",
+    "params": {"audio_base64": "AAAA", "mime_type": "audio/webm"},
+}
 SECRET_DETAIL = "connection string postgres://admin:hunter2@db"
 
 
 class FaultyServer(ChatKitServer[RequestContext]):
     """A test-only server: transcription fails with an unexpected error, replies fail mid-stream."""
 
-    def __init__(self, store: Store[RequestContext], attachment_store: AttachmentStore[RequestContext] | None) -> None:
+    def __init__(
+        self, store: Store[RequestContext], attachment_store: AttachmentStore[RequestContext] | None
+    ) -> None:
         super().__init__(store, attachment_store)
 
-    async def transcribe(self, audio_input: AudioInput, context: RequestContext) -> TranscriptionResult:
+    async def transcribe(
+        self, audio_input: AudioInput, context: RequestContext
+    ) -> TranscriptionResult:
         raise RuntimeError(f"transcriber crashed: {SECRET_DETAIL}")
 
     async def respond(
-        self, thread: ThreadMetadata, input_user_message: UserMessageItem | None, context: RequestContext
+        self,
+        thread: ThreadMetadata,
+        input_user_message: UserMessageItem | None,
+        context: RequestContext,
     ) -> AsyncIterator[ThreadStreamEvent]:
         item = AssistantMessageItem(
-            id="msg_partial", thread_id=thread.id, created_at=datetime.now(), content=[AssistantMessageContent(text="")]
+            id="msg_partial",
+            thread_id=thread.id,
+            created_at=datetime.now(),
+            content=[AssistantMessageContent(text="")],
         )
         yield ThreadItemAddedEvent(item=item)
         yield ThreadItemUpdatedEvent(
-            item_id=item.id, update=AssistantMessageContentPartTextDelta(content_index=0, delta="Hal")
+            item_id=item.id,
+            update=AssistantMessageContentPartTextDelta(content_index=0, delta="Hal"),
         )
         raise RuntimeError(f"model crashed: {SECRET_DETAIL}")
 
@@ -120,7 +134,9 @@ def test_one_access_log_line_per_request(tmp_path: Path) -> None:
         assert (line["operation"], line["status"], line["method"]) == (operation, status, method)
         assert line["level"] == "INFO"
         assert isinstance(line["duration_ms"], float) and line["duration_ms"] > 0
-    assert by_id["req-create"]["message"].startswith('127.0.0.1 "POST /chatkit" 200 threads.create ')
+    assert by_id["req-create"]["message"].startswith(
+        '127.0.0.1 "POST /chatkit" 200 threads.create '
+    )
 
 
 def test_text_access_log_line_has_the_request_id(tmp_path: Path) -> None:
@@ -129,7 +145,10 @@ def test_text_access_log_line_has_the_request_id(tmp_path: Path) -> None:
         text = wait_for_log(log, "[text-line-1]")
     lines = [line for line in text.splitlines() if "[text-line-1]" in line]
     assert len(lines) == 1
-    assert re.search(r'INFO chatkit_backend\.access \[text-line-1\] 127\.0\.0\.1 "POST /chatkit" 200 threads\.list \d+\.\dms$', lines[0])
+    assert re.search(
+        r'INFO chatkit_backend\.access \[text-line-1\] 127\.0\.0\.1 "POST /chatkit" 200 threads\.list \d+\.\dms$',
+        lines[0],
+    )
 
 
 def test_unexpected_fault_is_a_generic_500_with_the_details_in_the_log(tmp_path: Path) -> None:
@@ -139,7 +158,11 @@ def test_unexpected_fault_is_a_generic_500_with_the_details_in_the_log(tmp_path:
         follow_up = post(base_url, LIST, headers={"X-Request-ID": "after-fault"})
         text = wait_for_log(log, "[after-fault]")
     error = error_of(response, 500)
-    assert error == {"code": "internal_error", "message": INTERNAL_ERROR_MESSAGE, "request_id": "fault-1"}
+    assert error == {
+        "code": "internal_error",
+        "message": INTERNAL_ERROR_MESSAGE,
+        "request_id": "fault-1",
+    }
     assert "crashed" not in response.text and "hunter2" not in response.text
     assert follow_up.status_code == 200
     assert "ERROR chatkit_backend.errors [fault-1] unhandled error on POST /chatkit" in text

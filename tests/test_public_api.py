@@ -11,7 +11,9 @@ def test_all_is_sorted_and_importable() -> None:
 
 
 def test_create_app_and_settings_are_exported() -> None:
-    assert {"create_app", "Settings", "RequestContext", "BackendServer"} <= set(chatkit_backend.__all__)
+    assert {"create_app", "Settings", "RequestContext", "BackendServer"} <= set(
+        chatkit_backend.__all__
+    )
 
 
 def test_all_matches_the_lazy_exports() -> None:

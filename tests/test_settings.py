@@ -33,12 +33,28 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         ("CHATKIT_LOG_LEVEL", "LOUD", "CHATKIT_LOG_LEVEL: Input should be 'DEBUG'"),
         ("CHATKIT_LOG_FORMAT", "xml", "CHATKIT_LOG_FORMAT: Input should be 'text' or 'json'"),
         ("CHATKIT_PATH", "chat", "CHATKIT_PATH: must start with '/'"),
-        ("CHATKIT_CORS_ORIGINS", "ftp://example.com", "CHATKIT_CORS_ORIGINS: origin 'ftp://example.com' must start with http:// or https://"),
+        (
+            "CHATKIT_CORS_ORIGINS",
+            "ftp://example.com",
+            "CHATKIT_CORS_ORIGINS: origin 'ftp://example.com' must start with http:// or https://",
+        ),
         ("CHATKIT_CORS_ORIGINS", "[not json", "CHATKIT_CORS_ORIGINS:"),
         ("CHATKIT_API_KEYS", "{oops", "CHATKIT_API_KEYS:"),
-        ("CHATKIT_MODEL", "gpt-4", "CHATKIT_MODEL: must be 'offline', 'openai:<model>' or 'openai-compatible:<model>'"),
-        ("CHATKIT_MAX_BODY_BYTES", "10", "CHATKIT_MAX_BODY_BYTES: Input should be greater than or equal to 1024"),
-        ("CHATKIT_AUTH", "magic", "CHATKIT_AUTH: Input should be 'none', 'api-key', 'jwt' or 'header'"),
+        (
+            "CHATKIT_MODEL",
+            "gpt-4",
+            "CHATKIT_MODEL: must be 'offline', 'openai:<model>' or 'openai-compatible:<model>'",
+        ),
+        (
+            "CHATKIT_MAX_BODY_BYTES",
+            "10",
+            "CHATKIT_MAX_BODY_BYTES: Input should be greater than or equal to 1024",
+        ),
+        (
+            "CHATKIT_AUTH",
+            "magic",
+            "CHATKIT_AUTH: Input should be 'none', 'api-key', 'jwt' or 'header'",
+        ),
     ],
 )
 def test_invalid_value_names_the_variable(
@@ -72,7 +88,9 @@ def test_every_invalid_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_auth_mode_without_its_secret_says_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHATKIT_AUTH", "api-key")
-    with pytest.raises(SettingsError, match="CHATKIT_AUTH=api-key needs CHATKIT_API_KEYS or CHATKIT_API_KEYS_FILE"):
+    with pytest.raises(
+        SettingsError, match="CHATKIT_AUTH=api-key needs CHATKIT_API_KEYS or CHATKIT_API_KEYS_FILE"
+    ):
         load_settings()
 
 

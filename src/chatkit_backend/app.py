@@ -64,7 +64,9 @@ def create_app(
     attachment_store = _attachment_store(settings, store)
     responder = None
     if server is None or (inspect.isclass(server) and issubclass(server, BackendServer)):
-        responder = _responder(settings, agent=agent, tools=tools, converter=converter, attachments=attachment_store)
+        responder = _responder(
+            settings, agent=agent, tools=tools, converter=converter, attachments=attachment_store
+        )
     chatkit_server = _build_server(server, settings, store, attachment_store, responder)
     server_store = chatkit_server.store
     limiter = limiter_from_settings(settings)
@@ -123,7 +125,9 @@ def create_app(
 
     app.add_middleware(InternalErrorMiddleware)  # innermost: its 500 gets CORS headers
     app.add_middleware(
-        OriginGuardMiddleware, allowed_origins=trusted_origins(settings), same_host=settings.auth != "none"
+        OriginGuardMiddleware,
+        allowed_origins=trusted_origins(settings),
+        same_host=settings.auth != "none",
     )
     _add_cors(app, settings)
     app.add_middleware(RequestMiddleware, metrics=app.state.metrics)
@@ -213,7 +217,11 @@ def cors_origins(settings: Settings) -> list[str]:
     if "*" in settings.cors_origins:
         return ["*"]
     own = settings.server_origin
-    extra = [own, own.replace("://localhost", "://127.0.0.1"), own.replace("://127.0.0.1", "://localhost")]
+    extra = [
+        own,
+        own.replace("://localhost", "://127.0.0.1"),
+        own.replace("://127.0.0.1", "://localhost"),
+    ]
     return list(dict.fromkeys([*settings.cors_origins, *extra]))
 
 
@@ -238,4 +246,3 @@ def _add_cors(app: FastAPI, settings: Settings) -> None:
         expose_headers=["X-Request-ID", "Retry-After"],
         max_age=600,
     )
-

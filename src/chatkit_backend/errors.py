@@ -57,7 +57,9 @@ class UnauthorizedError(BackendError):
     status = 401
     code = "unauthorized"
 
-    def __init__(self, message: str, *, scheme: str = "Bearer", headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, message: str, *, scheme: str = "Bearer", headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message, headers={"WWW-Authenticate": scheme, **(headers or {})})
 
 
@@ -115,4 +117,6 @@ class ServiceUnavailableError(BackendError):
     code = "unavailable"
 
 
-INTERNAL_ERROR_MESSAGE = "The server failed to handle this request; the log has the details under this request id."
+INTERNAL_ERROR_MESSAGE = (
+    "The server failed to handle this request; the log has the details under this request id."
+)

@@ -148,7 +148,10 @@ class OriginGuardMiddleware:
             {
                 "type": "http.response.start",
                 "status": error.status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": body})
@@ -192,14 +195,15 @@ class InternalErrorMiddleware:
 
 
 async def _send_internal_error(send: Send, request_id: str) -> None:
-    body = json.dumps(
-        BackendError(INTERNAL_ERROR_MESSAGE).body(request_id)
-    ).encode()
+    body = json.dumps(BackendError(INTERNAL_ERROR_MESSAGE).body(request_id)).encode()
     await send(
         {
             "type": "http.response.start",
             "status": 500,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})

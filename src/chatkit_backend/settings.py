@@ -44,7 +44,9 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, description="Port `serve` listens on.")
     path: str = Field("/chatkit", description="Path of the ChatKit endpoint.")
     workers: int = Field(1, ge=1, le=64, description="Worker processes for `serve`.")
-    data_dir: Path = Field(Path("./data"), description="Folder for the SQLite file and attachments.")
+    data_dir: Path = Field(
+        Path("./data"), description="Folder for the SQLite file and attachments."
+    )
     database_url: str | None = Field(
         None,
         description="Store URL: `sqlite:///path.db`, `postgresql://...`, or `memory://`. "
@@ -52,19 +54,26 @@ class Settings(BaseSettings):
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:3000", "http://127.0.0.1:3000"],
-        description="Allowed browser origins, a JSON list. `[\"*\"]` allows any origin without credentials. "
+        description='Allowed browser origins, a JSON list. `["*"]` allows any origin without credentials. '
         "The server's own origin is always added.",
     )
-    debug: bool = Field(False, description="Debug mode: `/debug/routes`, request logging, the console.")
+    debug: bool = Field(
+        False, description="Debug mode: `/debug/routes`, request logging, the console."
+    )
     max_body_bytes: int = Field(
-        1_048_576, ge=1024, description="Largest accepted body on the ChatKit endpoint (413 past it)."
+        1_048_576,
+        ge=1024,
+        description="Largest accepted body on the ChatKit endpoint (413 past it).",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         "INFO", description="Log level."
     )
-    log_format: Literal["text", "json"] = Field("text", description="Log lines as `text` or `json`.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as `text` or `json`."
+    )
     console: bool | None = Field(
-        None, description="Serve the web console at `/console`. Default: on when `CHATKIT_DEBUG` is true."
+        None,
+        description="Serve the web console at `/console`. Default: on when `CHATKIT_DEBUG` is true.",
     )
     public_url: str | None = Field(
         None,
@@ -79,8 +88,12 @@ class Settings(BaseSettings):
         "(which then refuses to start on an old schema).",
     )
     db_pool_size: int = Field(5, ge=1, description="PostgreSQL connection pool size per process.")
-    db_max_overflow: int = Field(10, ge=0, description="PostgreSQL connections beyond the pool size.")
-    db_pool_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a pooled connection.")
+    db_max_overflow: int = Field(
+        10, ge=0, description="PostgreSQL connections beyond the pool size."
+    )
+    db_pool_timeout: float = Field(
+        10.0, gt=0, description="Seconds to wait for a pooled connection."
+    )
     db_connect_timeout: float = Field(10.0, gt=0, description="Seconds to wait when connecting.")
     db_busy_timeout_ms: int = Field(5000, ge=0, description="SQLite busy timeout in milliseconds.")
 
@@ -98,12 +111,16 @@ class Settings(BaseSettings):
     )
     instructions: str | None = Field(None, description="System prompt (static).")
     instructions_file: Path | None = Field(None, description="File holding the system prompt.")
-    history_items: int = Field(50, ge=1, le=10_000, description="Most recent thread items sent to the model.")
+    history_items: int = Field(
+        50, ge=1, le=10_000, description="Most recent thread items sent to the model."
+    )
     model_first_token_timeout: float = Field(
         60.0, gt=0, description="Seconds to wait for the model's first token."
     )
     model_idle_timeout: float = Field(30.0, gt=0, description="Seconds to wait between tokens.")
-    title_timeout: float = Field(10.0, gt=0, description="Seconds allowed for generating a thread title.")
+    title_timeout: float = Field(
+        10.0, gt=0, description="Seconds allowed for generating a thread title."
+    )
     transcription_model: str | None = Field(
         None,
         description="OpenAI transcription model (e.g. `gpt-4o-mini-transcribe`); unset answers 501.",
@@ -112,7 +129,10 @@ class Settings(BaseSettings):
         0.02, ge=0, description="Seconds between tokens of the offline model."
     )
     model_max_retries: int = Field(
-        2, ge=0, le=10, description="Retries of a failed model request (connection error, 429, 5xx)."
+        2,
+        ge=0,
+        le=10,
+        description="Retries of a failed model request (connection error, 429, 5xx).",
     )
     model_max_turns: int = Field(
         10, ge=1, le=100, description="Most model calls in one reply (each tool round is one)."
@@ -120,8 +140,12 @@ class Settings(BaseSettings):
 
     # -- attachments --------------------------------------------------------------------
     attachments: bool = Field(True, description="Enable attachments (off answers 501).")
-    attachments_dir: Path | None = Field(None, description="Folder for uploads. Default: `<data_dir>/attachments`.")
-    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Largest upload (413 past it).")
+    attachments_dir: Path | None = Field(
+        None, description="Folder for uploads. Default: `<data_dir>/attachments`."
+    )
+    max_upload_bytes: int = Field(
+        20 * 1024 * 1024, ge=1, description="Largest upload (413 past it)."
+    )
     allowed_mime_types: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: [
             "image/png",
@@ -172,7 +196,9 @@ class Settings(BaseSettings):
         None, description="Claim that holds the tenant id; when set, tokens without it are refused."
     )
     jwt_leeway: int = Field(0, ge=0, description="Seconds of clock skew allowed on `exp`/`nbf`.")
-    user_header: str = Field("X-User-Id", description="Header holding the user id in `header` mode.")
+    user_header: str = Field(
+        "X-User-Id", description="Header holding the user id in `header` mode."
+    )
     tenant_header: str | None = Field(
         None, description="Header holding the tenant id in `header` mode; when set, it is required."
     )
@@ -180,15 +206,20 @@ class Settings(BaseSettings):
         default_factory=lambda: ["127.0.0.1", "::1"],
         description="Addresses (or CIDR) allowed to set the user header, a JSON list.",
     )
-    rate_limit_per_minute: int = Field(0, ge=0, description="Requests per user per minute; 0: no limit.")
+    rate_limit_per_minute: int = Field(
+        0, ge=0, description="Requests per user per minute; 0: no limit."
+    )
     max_concurrent_streams: int = Field(0, ge=0, description="Open streams per user; 0: no limit.")
     redis_url: str | None = Field(None, description="Redis URL for limits shared across processes.")
     redis_prefix: str = Field(
-        "chatkit:", description="Prefix of every Redis key, so several deployments can share one Redis."
+        "chatkit:",
+        description="Prefix of every Redis key, so several deployments can share one Redis.",
     )
 
     # -- validators ---------------------------------------------------------------------
-    @field_validator("cors_origins", "allowed_mime_types", "jwt_algorithms", "trusted_proxies", mode="before")
+    @field_validator(
+        "cors_origins", "allowed_mime_types", "jwt_algorithms", "trusted_proxies", mode="before"
+    )
     @classmethod
     def _json_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -229,9 +260,7 @@ class Settings(BaseSettings):
             return value
         kind, _, name = value.partition(":")
         if kind not in ("openai", "openai-compatible") or not name:
-            raise ValueError(
-                "must be 'offline', 'openai:<model>' or 'openai-compatible:<model>'"
-            )
+            raise ValueError("must be 'offline', 'openai:<model>' or 'openai-compatible:<model>'")
         return value
 
     @model_validator(mode="after")

@@ -33,11 +33,18 @@ def png_bytes(width: int = 2, height: int = 2) -> bytes:
     """A valid RGB PNG image."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 JPEG_HEAD = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
@@ -70,7 +77,10 @@ class Client:
     def create(self, name: str, data_or_size: bytes | int, mime_type: str) -> httpx.Response:
         size = data_or_size if isinstance(data_or_size, int) else len(data_or_size)
         return self.chatkit(
-            {"type": "attachments.create", "params": {"name": name, "size": size, "mime_type": mime_type}}
+            {
+                "type": "attachments.create",
+                "params": {"name": name, "size": size, "mime_type": mime_type},
+            }
         )
 
     def created(self, name: str, data: bytes, mime_type: str) -> dict[str, Any]:
@@ -79,7 +89,12 @@ class Client:
         return response.json()  # type: ignore[no-any-return]
 
     def upload(
-        self, attachment: dict[str, Any], data: bytes, *, multipart: bool = False, method: str | None = None
+        self,
+        attachment: dict[str, Any],
+        data: bytes,
+        *,
+        multipart: bool = False,
+        method: str | None = None,
     ) -> httpx.Response:
         descriptor = attachment["upload_descriptor"]
         headers = dict(descriptor.get("headers") or {})
@@ -100,19 +115,26 @@ class Client:
         file: tuple[Any, ...] = (name, data) if mime_type is None else (name, data, mime_type)
         return self.request("POST", "/attachments", files={"file": file})
 
-    def send(self, text: str, attachment_ids: list[str], thread_id: str | None = None) -> list[dict[str, Any]]:
+    def send(
+        self, text: str, attachment_ids: list[str], thread_id: str | None = None
+    ) -> list[dict[str, Any]]:
         """Send a message with attachments (new thread unless ``thread_id``); the SSE events."""
         message = user_input(text, attachment_ids)
         if thread_id is None:
             body = {"type": "threads.create", "params": {"input": message}}
         else:
-            body = {"type": "threads.add_user_message", "params": {"thread_id": thread_id, "input": message}}
+            body = {
+                "type": "threads.add_user_message",
+                "params": {"thread_id": thread_id, "input": message},
+            }
         response = self.chatkit(body)
         assert response.status_code == 200, response.text
         return sse_events(response.text)
 
     def items(self, thread_id: str) -> list[dict[str, Any]]:
-        response = self.chatkit({"type": "items.list", "params": {"thread_id": thread_id, "limit": 50, "order": "asc"}})
+        response = self.chatkit(
+            {"type": "items.list", "params": {"thread_id": thread_id, "limit": 50, "order": "asc"}}
+        )
         assert response.status_code == 200, response.text
         return response.json()["data"]  # type: ignore[no-any-return]
 

@@ -40,12 +40,16 @@ def test_direct_text_file_round_trip(live: Live, alice: Client) -> None:
     thread_id = thread_id_of(alice.send("read this", [attachment["id"]]))
     assert alice.items(thread_id)[0]["attachments"][0]["id"] == attachment["id"]
     assert alice.content(attachment["id"]).text == TEXT_BODY
-    removed = alice.chatkit({"type": "attachments.delete", "params": {"attachment_id": attachment["id"]}})
+    removed = alice.chatkit(
+        {"type": "attachments.delete", "params": {"attachment_id": attachment["id"]}}
+    )
     assert removed.status_code == 200
     assert alice.content(attachment["id"]).status_code == 404
 
 
-def test_the_file_is_stored_under_its_id_never_under_the_client_name(live: Live, alice: Client) -> None:
+def test_the_file_is_stored_under_its_id_never_under_the_client_name(
+    live: Live, alice: Client
+) -> None:
     response = alice.direct("../../../escape.txt", b"trying to escape", "text/plain")
     attachment = response.json()
     assert attachment["name"] == "escape.txt"

@@ -39,7 +39,9 @@ def assert_not_uploaded(live: Live, client: Client, attachment: dict[str, Any]) 
     assert not [path for path in live.stored_files() if path.name == attachment["id"]]
     assert not list((live.root / ".tmp").glob("*"))
     error = error_of(client.content(attachment["id"]), 404)
-    assert error["message"] == f"attachment {attachment['id']!r} has no content yet: upload it first"
+    assert (
+        error["message"] == f"attachment {attachment['id']!r} has no content yet: upload it first"
+    )
 
 
 # -- attachments.create ----------------------------------------------------------------------
@@ -68,30 +70,44 @@ def test_create_refuses_a_malformed_type(alice: Client) -> None:
 
 def test_create_refuses_a_negative_size(alice: Client) -> None:
     error = error_of(alice.create("x.txt", -1, "text/plain"), 422)
-    assert error == {**error, "code": "invalid_request", "message": "params.size: must be 0 or more (got -1)"}
+    assert error == {
+        **error,
+        "code": "invalid_request",
+        "message": "params.size: must be 0 or more (got -1)",
+    }
 
 
 # -- upload URL and token ----------------------------------------------------------------------
 def test_upload_without_a_token_is_refused(live: Live, alice: Client) -> None:
     attachment = alice.created("a.txt", b"abc", "text/plain")
-    error = error_of(alice.request("PUT", upload_url(live, attachment["id"], None), content=b"abc"), 403)
+    error = error_of(
+        alice.request("PUT", upload_url(live, attachment["id"], None), content=b"abc"), 403
+    )
     assert error["code"] == "invalid_upload_token"
     assert error["message"] == "upload URL has no token: use the URL from attachments.create"
 
 
 def test_upload_with_a_forged_token_is_refused(live: Live, alice: Client) -> None:
     attachment = alice.created("a.txt", b"abc", "text/plain")
-    forged = TokenSigner(b"not the server's key").sign("upload", attachment["id"], alice.user, ttl=60)
-    error = error_of(alice.request("PUT", upload_url(live, attachment["id"], forged), content=b"abc"), 403)
+    forged = TokenSigner(b"not the server's key").sign(
+        "upload", attachment["id"], alice.user, ttl=60
+    )
+    error = error_of(
+        alice.request("PUT", upload_url(live, attachment["id"], forged), content=b"abc"), 403
+    )
     assert error["message"] == "upload token is invalid"
-    garbage = error_of(alice.request("PUT", upload_url(live, attachment["id"], "garbage"), content=b"abc"), 403)
+    garbage = error_of(
+        alice.request("PUT", upload_url(live, attachment["id"], "garbage"), content=b"abc"), 403
+    )
     assert garbage["message"] == "upload token is invalid"
 
 
 def test_upload_with_an_expired_token_is_refused(live: Live, alice: Client) -> None:
     attachment = alice.created("a.txt", b"abc", "text/plain")
     expired = TokenSigner(SECRET.encode()).sign("upload", attachment["id"], alice.user, ttl=-1)
-    error = error_of(alice.request("PUT", upload_url(live, attachment["id"], expired), content=b"abc"), 403)
+    error = error_of(
+        alice.request("PUT", upload_url(live, attachment["id"], expired), content=b"abc"), 403
+    )
     assert error["message"] == (
         "upload token expired (upload URLs are valid for 900 seconds, CHATKIT_UPLOAD_TOKEN_TTL): "
         "create the attachment again"
@@ -103,14 +119,19 @@ def test_a_token_for_another_attachment_is_refused(live: Live, alice: Client) ->
     first = alice.created("a.txt", b"abc", "text/plain")
     second = alice.created("b.txt", b"abc", "text/plain")
     token = urlsplit(first["upload_descriptor"]["url"]).query.removeprefix("token=")
-    error = error_of(alice.request("PUT", upload_url(live, second["id"], token), content=b"abc"), 403)
+    error = error_of(
+        alice.request("PUT", upload_url(live, second["id"], token), content=b"abc"), 403
+    )
     assert error["message"] == "upload token is for another attachment"
 
 
 def test_a_preview_signature_is_not_an_upload_token(live: Live, alice: Client) -> None:
     attachment = alice.created("a.png", png_bytes(), "image/png")
     signature = urlsplit(attachment["preview_url"]).query.removeprefix("sig=")
-    error = error_of(alice.request("PUT", upload_url(live, attachment["id"], signature), content=png_bytes()), 403)
+    error = error_of(
+        alice.request("PUT", upload_url(live, attachment["id"], signature), content=png_bytes()),
+        403,
+    )
     assert error["message"] == "upload token is invalid"
 
 
@@ -119,7 +140,10 @@ def test_an_upload_url_works_once(alice: Client) -> None:
     assert alice.upload(attachment, b"first").status_code == 200
     error = error_of(alice.upload(attachment, b"second"), 409)
     assert error["code"] == "conflict"
-    assert error["message"] == f"attachment {attachment['id']!r} was already uploaded: upload URLs work once"
+    assert (
+        error["message"]
+        == f"attachment {attachment['id']!r} was already uploaded: upload URLs work once"
+    )
     assert alice.content(attachment["id"]).content == b"first"
 
 
@@ -144,7 +168,9 @@ def test_concurrent_uploads_with_one_url_store_exactly_one(live: Live, alice: Cl
 
 
 # -- size ---------------------------------------------------------------------------------------
-def test_upload_with_a_content_length_over_the_limit_is_refused_before_reading(live: Live, alice: Client) -> None:
+def test_upload_with_a_content_length_over_the_limit_is_refused_before_reading(
+    live: Live, alice: Client
+) -> None:
     attachment = alice.created("a.txt", b"small", "text/plain")
     error = error_of(alice.upload(attachment, b"x" * (MAX_UPLOAD_BYTES + 1)), 413)
     assert error["message"] == TOO_LARGE
@@ -171,10 +197,15 @@ def test_a_streamed_upload_over_the_limit_is_refused_and_nothing_is_stored(
             yield f"\r\n--{boundary}--\r\n".encode()
 
         response = alice.request(
-            "PUT", url, content=body(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+            "PUT",
+            url,
+            content=body(),
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
         )
     else:
-        response = alice.request("PUT", url, content=chunks(total), headers={"Content-Type": "text/plain"})
+        response = alice.request(
+            "PUT", url, content=chunks(total), headers={"Content-Type": "text/plain"}
+        )
     assert "content-length" not in response.request.headers
     assert error_of(response, 413)["message"] == TOO_LARGE
     assert_not_uploaded(live, alice, attachment)
@@ -218,7 +249,9 @@ def test_an_image_whose_bytes_are_another_image_type_is_refused(live: Live, alic
 # -- multipart ----------------------------------------------------------------------------------
 def test_multipart_without_a_file_field_is_refused(alice: Client) -> None:
     attachment = alice.created("a.txt", b"abc", "text/plain")
-    response = alice.request("PUT", attachment["upload_descriptor"]["url"], files={"other": ("a.txt", b"abc")})
+    response = alice.request(
+        "PUT", attachment["upload_descriptor"]["url"], files={"other": ("a.txt", b"abc")}
+    )
     assert error_of(response, 422)["message"] == "multipart body has no 'file' field"
 
 
@@ -227,7 +260,10 @@ def test_multipart_with_two_file_fields_is_refused(alice: Client) -> None:
     response = alice.request(
         "PUT",
         attachment["upload_descriptor"]["url"],
-        files=[("file", ("a.txt", b"abc", "text/plain")), ("file", ("b.txt", b"def", "text/plain"))],
+        files=[
+            ("file", ("a.txt", b"abc", "text/plain")),
+            ("file", ("b.txt", b"def", "text/plain")),
+        ],
     )
     assert error_of(response, 422)["message"] == "multipart body has more than one 'file' field"
 
@@ -235,9 +271,15 @@ def test_multipart_with_two_file_fields_is_refused(alice: Client) -> None:
 def test_multipart_without_a_boundary_is_refused(alice: Client) -> None:
     attachment = alice.created("a.txt", b"abc", "text/plain")
     response = alice.request(
-        "PUT", attachment["upload_descriptor"]["url"], content=b"abc", headers={"Content-Type": "multipart/form-data"}
+        "PUT",
+        attachment["upload_descriptor"]["url"],
+        content=b"abc",
+        headers={"Content-Type": "multipart/form-data"},
     )
-    assert error_of(response, 400)["message"] == "multipart body has no boundary in its Content-Type header"
+    assert (
+        error_of(response, 400)["message"]
+        == "multipart body has no boundary in its Content-Type header"
+    )
 
 
 def test_a_truncated_multipart_body_is_refused(live: Live, alice: Client) -> None:
@@ -257,7 +299,9 @@ def test_a_truncated_multipart_body_is_refused(live: Live, alice: Client) -> Non
 def test_direct_upload_refuses_a_type_that_is_not_allowed(live: Live, alice: Client) -> None:
     before = live.stored_files()
     error = error_of(alice.direct("tool.exe", b"MZ\x90\x00", "application/x-msdownload"), 415)
-    assert error["message"].startswith("attachment type 'application/x-msdownload' is not allowed; allowed: ")
+    assert error["message"].startswith(
+        "attachment type 'application/x-msdownload' is not allowed; allowed: "
+    )
     assert live.stored_files() == before
 
 
@@ -285,14 +329,18 @@ def test_direct_upload_accepts_exactly_the_limit(alice: Client) -> None:
 
 
 def test_direct_upload_needs_a_multipart_body(alice: Client) -> None:
-    response = alice.request("POST", "/attachments", content=b"abc", headers={"Content-Type": "text/plain"})
+    response = alice.request(
+        "POST", "/attachments", content=b"abc", headers={"Content-Type": "text/plain"}
+    )
     assert error_of(response, 415)["message"] == (
         "direct uploads must be multipart/form-data with a 'file' field (got text/plain)"
     )
 
 
 def test_direct_upload_needs_a_file_field(alice: Client) -> None:
-    response = alice.request("POST", "/attachments", files={"upload": ("a.txt", b"abc", "text/plain")})
+    response = alice.request(
+        "POST", "/attachments", files={"upload": ("a.txt", b"abc", "text/plain")}
+    )
     assert error_of(response, 422)["message"] == "multipart body has no 'file' field"
 
 
@@ -314,14 +362,20 @@ def test_content_of_an_attachment_not_uploaded_yet_is_not_found(live: Live, alic
 
 def test_content_of_an_unknown_attachment_is_not_found(alice: Client) -> None:
     error = error_of(alice.content("atc_0123456789abcdef0123456789abcdef"), 404)
-    assert error == {**error, "code": "not_found", "message": "attachment 'atc_0123456789abcdef0123456789abcdef' not found"}
+    assert error == {
+        **error,
+        "code": "not_found",
+        "message": "attachment 'atc_0123456789abcdef0123456789abcdef' not found",
+    }
 
 
 @pytest.mark.parametrize(
     ("path_id", "seen_as"),
     [("%2e%2e", ".."), (".secret_key", ".secret_key"), ("a%00b", "a\x00b"), ("a;b", "a;b")],
 )
-def test_an_id_that_is_not_path_safe_is_not_found(alice: Client, path_id: str, seen_as: str) -> None:
+def test_an_id_that_is_not_path_safe_is_not_found(
+    alice: Client, path_id: str, seen_as: str
+) -> None:
     """Ids are checked against a strict pattern before any path is built from them."""
     for response in [alice.content(path_id), alice.request("DELETE", f"/attachments/{path_id}")]:
         assert error_of(response, 404)["message"] == f"attachment {seen_as!r} not found"
@@ -337,14 +391,17 @@ def test_a_preview_without_a_valid_signature_is_not_found(live: Live, alice: Cli
         assert error["message"] == f"attachment {image['id']!r} not found"
 
 
-def test_a_client_that_disconnects_mid_upload_leaves_nothing_behind(live: Live, alice: Client) -> None:
+def test_a_client_that_disconnects_mid_upload_leaves_nothing_behind(
+    live: Live, alice: Client
+) -> None:
     attachment = alice.created("a.txt", b"x" * 50_000, "text/plain")
     url = urlsplit(attachment["upload_descriptor"]["url"])
     with captured_log() as log:
         with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
             sock.sendall(
                 f"PUT {url.path}?{url.query} HTTP/1.1\r\nHost: {url.netloc}\r\n{USER_HEADER}: {alice.user}\r\n"
-                "Content-Type: text/plain\r\nContent-Length: 50000\r\n\r\n".encode() + b"x" * 5000
+                "Content-Type: text/plain\r\nContent-Length: 50000\r\n\r\n".encode()
+                + b"x" * 5000
             )
             time.sleep(0.3)
         deadline = time.monotonic() + 5

@@ -24,10 +24,14 @@ def alices_image(alice: Client) -> dict[str, str]:
 def test_a_missing_attachment_reads_as_not_found_everywhere(live: Live, bob: Client) -> None:
     """The baseline the other tests compare with."""
     assert error_of(bob.content(MISSING), 404)["message"] == not_found_message(MISSING)
-    assert error_of(bob.request("DELETE", f"/attachments/{MISSING}"), 404)["message"] == not_found_message(MISSING)
+    assert error_of(bob.request("DELETE", f"/attachments/{MISSING}"), 404)[
+        "message"
+    ] == not_found_message(MISSING)
 
 
-def test_another_user_cannot_upload_with_the_owners_upload_url(live: Live, alice: Client, bob: Client) -> None:
+def test_another_user_cannot_upload_with_the_owners_upload_url(
+    live: Live, alice: Client, bob: Client
+) -> None:
     attachment = alice.created("mine.txt", b"alice's words", "text/plain")
     for multipart in (False, True):
         error = error_of(bob.upload(attachment, b"bob's words", multipart=multipart), 404)
@@ -37,7 +41,9 @@ def test_another_user_cannot_upload_with_the_owners_upload_url(live: Live, alice
     assert alice.content(attachment["id"]).content == b"alice's words"
 
 
-def test_another_user_cannot_read_the_content(alice: Client, bob: Client, alices_image: dict[str, str]) -> None:
+def test_another_user_cannot_read_the_content(
+    alice: Client, bob: Client, alices_image: dict[str, str]
+) -> None:
     error = error_of(bob.content(alices_image["id"]), 404)
     assert error["message"] == not_found_message(alices_image["id"])
     assert alice.content(alices_image["id"]).status_code == 200
@@ -51,10 +57,14 @@ def test_another_users_preview_signature_does_not_open_the_owners_image(
     error = error_of(bob.request("GET", url), 404)
     assert error["message"] == not_found_message(alices_image["id"])
     bare = f"{live.base_url}/attachments/{alices_image['id']}/preview"
-    assert error_of(bob.request("GET", bare), 404)["message"] == not_found_message(alices_image["id"])
+    assert error_of(bob.request("GET", bare), 404)["message"] == not_found_message(
+        alices_image["id"]
+    )
 
 
-def test_another_user_cannot_delete_it(live: Live, alice: Client, bob: Client, alices_image: dict[str, str]) -> None:
+def test_another_user_cannot_delete_it(
+    live: Live, alice: Client, bob: Client, alices_image: dict[str, str]
+) -> None:
     attachment_id = alices_image["id"]
     rest = error_of(bob.request("DELETE", f"/attachments/{attachment_id}"), 404)
     assert rest["message"] == not_found_message(attachment_id)
@@ -66,7 +76,9 @@ def test_another_user_cannot_delete_it(live: Live, alice: Client, bob: Client, a
     assert httpx.get(alices_image["preview_url"], timeout=10).status_code == 200
 
 
-def test_another_user_cannot_send_it_in_a_message(alice: Client, bob: Client, alices_image: dict[str, str]) -> None:
+def test_another_user_cannot_send_it_in_a_message(
+    alice: Client, bob: Client, alices_image: dict[str, str]
+) -> None:
     body = create_body("steal", [alices_image["id"]])
     error = error_of(bob.chatkit(body), 404)
     assert error["message"] == not_found_message(alices_image["id"])

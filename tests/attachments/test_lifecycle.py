@@ -114,7 +114,12 @@ def test_prune_removes_only_stale_unsent_uploads(live: Live, alice: Client) -> N
     }
     assert not file_of(live, alice, stale).exists() and not partial.exists()
     assert alice.content(stale["id"]).status_code == 404
-    assert alice.chatkit({"type": "attachments.delete", "params": {"attachment_id": never_uploaded["id"]}}).status_code == 404
+    assert (
+        alice.chatkit(
+            {"type": "attachments.delete", "params": {"attachment_id": never_uploaded["id"]}}
+        ).status_code
+        == 404
+    )
     assert alice.content(sent["id"]).content == b"sent"
     assert alice.content(fresh["id"]).content == b"fresh"
 
@@ -123,7 +128,9 @@ def test_prune_older_than_takes_a_duration_and_prints_a_summary(live: Live, alic
     fresh = alice.uploaded("fresh.txt", b"fresh", "text/plain")
     kept = prune_cli(live, "--older-than", "1h")
     assert kept.exit_code == 0, kept.output
-    assert kept.stdout.strip() == "pruned 0 stale upload(s) older than 3600s and 0 partial upload(s)"
+    assert (
+        kept.stdout.strip() == "pruned 0 stale upload(s) older than 3600s and 0 partial upload(s)"
+    )
     assert alice.content(fresh["id"]).status_code == 200
 
     swept = prune_cli(live, "--older-than", "0s", "--json")

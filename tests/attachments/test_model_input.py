@@ -73,13 +73,17 @@ def test_the_model_receives_the_image_and_the_text_files_content(
     assert parts[0] == {"type": "input_text", "text": "What did I attach?"}
     assert parts[1] == {"type": "input_image", "detail": "auto", "image_url": data_url(image)}
     assert parts[2]["type"] == "input_text"
-    assert f"<file name=\"notes.txt\">\n{TEXT_BODY}\n</file>" in parts[2]["text"]
+    assert f'<file name="notes.txt">\n{TEXT_BODY}\n</file>' in parts[2]["text"]
     assert parts[3]["type"] == "input_text"
-    assert parts[3]["text"].startswith("The user attached the file report.pdf (application/pdf), 19 bytes.")
+    assert parts[3]["text"].startswith(
+        "The user attached the file report.pdf (application/pdf), 19 bytes."
+    )
     assert "not read" in parts[3]["text"]
 
 
-def test_a_long_text_file_reaches_the_model_up_to_the_cap(fake: FakeOpenAIServer, model_client: Client) -> None:
+def test_a_long_text_file_reaches_the_model_up_to_the_cap(
+    fake: FakeOpenAIServer, model_client: Client
+) -> None:
     text = "".join(f"{n:03d} " for n in range(100))  # 400 characters; the cap is 100
     attachment = model_client.uploaded("long.txt", text.encode(), "text/plain")
     model_client.send("read it", [attachment["id"]])
@@ -90,7 +94,9 @@ def test_a_long_text_file_reaches_the_model_up_to_the_cap(fake: FakeOpenAIServer
     assert part.endswith("[Only the first 100 of 400 characters are shown.]")
 
 
-def test_earlier_attachments_stay_in_the_models_history(fake: FakeOpenAIServer, model_client: Client) -> None:
+def test_earlier_attachments_stay_in_the_models_history(
+    fake: FakeOpenAIServer, model_client: Client
+) -> None:
     image = png_bytes(2, 3)
     attachment = model_client.uploaded("first.png", image, "image/png")
     thread_id = thread_id_of(model_client.send("look", [attachment["id"]]))
@@ -107,7 +113,9 @@ def test_earlier_attachments_stay_in_the_models_history(fake: FakeOpenAIServer, 
     assert images == [data_url(image)]
 
 
-def test_a_deleted_attachment_is_named_as_unavailable(fake: FakeOpenAIServer, model_client: Client) -> None:
+def test_a_deleted_attachment_is_named_as_unavailable(
+    fake: FakeOpenAIServer, model_client: Client
+) -> None:
     attachment = model_client.uploaded("gone.txt", b"soon gone", "text/plain")
     thread_id = thread_id_of(model_client.send("keep this", [attachment["id"]]))
     deleted = model_client.request("DELETE", f"/attachments/{attachment['id']}")

@@ -37,10 +37,13 @@ def test_sanitize_filename_caps_length_and_keeps_the_extension() -> None:
 def test_content_disposition_has_an_ascii_fallback_and_the_exact_utf8_name() -> None:
     header = content_disposition('résumé "final"; v2.pdf', inline=False)
     assert header == (
-        "attachment; filename=\"resume _final__ v2.pdf\"; "
+        'attachment; filename="resume _final__ v2.pdf"; '
         "filename*=UTF-8''r%C3%A9sum%C3%A9%20%22final%22%3B%20v2.pdf"
     )
-    assert content_disposition("../x.png", inline=True) == "inline; filename=\"x.png\"; filename*=UTF-8''x.png"
+    assert (
+        content_disposition("../x.png", inline=True)
+        == "inline; filename=\"x.png\"; filename*=UTF-8''x.png"
+    )
 
 
 @pytest.mark.parametrize(

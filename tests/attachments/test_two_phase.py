@@ -55,7 +55,10 @@ def test_image_round_trip(live: Live, alice: Client, method: str, multipart: boo
     assert download.status_code == 200
     assert download.content == image
     assert download.headers["content-type"] == "image/png"
-    assert download.headers["content-disposition"] == "inline; filename=\"photo.png\"; filename*=UTF-8''photo.png"
+    assert (
+        download.headers["content-disposition"]
+        == "inline; filename=\"photo.png\"; filename*=UTF-8''photo.png"
+    )
     assert download.headers["x-content-type-options"] == "nosniff"
     assert download.headers["cache-control"] == "private, max-age=3600"
     assert download.headers["etag"] == f'"{hashlib.sha256(image).hexdigest()}"'
@@ -63,7 +66,9 @@ def test_image_round_trip(live: Live, alice: Client, method: str, multipart: boo
     preview = httpx.get(created["preview_url"], timeout=10)  # no credentials, as an <img> sends
     assert preview.status_code == 200 and preview.content == image
 
-    deleted = alice.chatkit({"type": "attachments.delete", "params": {"attachment_id": created["id"]}})
+    deleted = alice.chatkit(
+        {"type": "attachments.delete", "params": {"attachment_id": created["id"]}}
+    )
     assert deleted.status_code == 200 and deleted.json() == {}
     assert alice.content(created["id"]).status_code == 404
     assert httpx.get(created["preview_url"], timeout=10).status_code == 404
@@ -91,7 +96,12 @@ def test_text_file_round_trip(live: Live, alice: Client, method: str, multipart:
 
     files = [path for path in live.stored_files() if path.name == created["id"]]
     assert len(files) == 1 and files[0].read_bytes() == data
-    assert alice.chatkit({"type": "attachments.delete", "params": {"attachment_id": created["id"]}}).status_code == 200
+    assert (
+        alice.chatkit(
+            {"type": "attachments.delete", "params": {"attachment_id": created["id"]}}
+        ).status_code
+        == 200
+    )
     assert not files[0].exists()
 
 

@@ -27,7 +27,10 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _create(base_url: str, key: str) -> dict[str, object]:
-    body = {"type": "attachments.create", "params": {"name": "dot.png", "size": 100, "mime_type": "image/png"}}
+    body = {
+        "type": "attachments.create",
+        "params": {"name": "dot.png", "size": 100, "mime_type": "image/png"},
+    }
     response = httpx.post(f"{base_url}/chatkit", json=body, headers={"X-API-Key": key})
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
@@ -37,7 +40,9 @@ def test_upload_without_credentials_uses_the_token_owner(base_url: str, tmp_path
     attachment = _create(base_url, "key-alice")
     descriptor = attachment["upload_descriptor"]
     assert isinstance(descriptor, dict)
-    uploaded = httpx.request(descriptor["method"], descriptor["url"], content=png_bytes(), headers=descriptor["headers"])
+    uploaded = httpx.request(
+        descriptor["method"], descriptor["url"], content=png_bytes(), headers=descriptor["headers"]
+    )
     assert uploaded.status_code == 200, uploaded.text
     assert "upload_descriptor" not in uploaded.json()
 
@@ -60,7 +65,10 @@ def test_upload_without_credentials_or_token_is_refused(base_url: str) -> None:
     attachment = _create(base_url, "key-alice")
     response = httpx.put(f"{base_url}/attachments/{attachment['id']}/upload", content=png_bytes())
     assert response.status_code == 403
-    assert response.json()["error"]["message"] == "upload URL has no token: use the URL from attachments.create"
+    assert (
+        response.json()["error"]["message"]
+        == "upload URL has no token: use the URL from attachments.create"
+    )
 
 
 def test_upload_token_for_another_attachment_is_refused(base_url: str) -> None:

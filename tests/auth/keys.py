@@ -42,7 +42,11 @@ def public_pem(private_key: Any) -> str:
 
 def jwk_of(private_key: Any, kid: str, algorithm: str) -> dict[str, Any]:
     """The public JWK of a key, as an identity provider would publish it."""
-    algo = jwt.algorithms.RSAAlgorithm if algorithm.startswith(("RS", "PS")) else jwt.algorithms.ECAlgorithm
+    algo = (
+        jwt.algorithms.RSAAlgorithm
+        if algorithm.startswith(("RS", "PS"))
+        else jwt.algorithms.ECAlgorithm
+    )
     data: dict[str, Any] = json.loads(algo.to_jwk(private_key.public_key()))
     return {**data, "kid": kid, "alg": algorithm, "use": "sig"}
 
@@ -53,7 +57,9 @@ def claims(sub: str = "alice", **extra: Any) -> dict[str, Any]:
     return {"sub": sub, "aud": AUDIENCE, "iss": ISSUER, "iat": now, "exp": now + 3600, **extra}
 
 
-def token(payload: dict[str, Any], key: Any = SECRET, algorithm: str = "HS256", **headers: Any) -> str:
+def token(
+    payload: dict[str, Any], key: Any = SECRET, algorithm: str = "HS256", **headers: Any
+) -> str:
     return jwt.encode(payload, key, algorithm=algorithm, headers=headers or None)
 
 

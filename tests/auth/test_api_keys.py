@@ -44,7 +44,9 @@ async def test_bearer_key_and_x_api_key_authenticate_as_their_users(tmp_path: Pa
 )
 async def test_wrong_key_is_401_without_echoing_it(tmp_path: Path, headers: dict[str, str]) -> None:
     async with asgi_client(api_key_app(tmp_path)) as client:
-        response = await client.post("/chatkit", headers=headers, json={"type": "threads.list", "params": {}})
+        response = await client.post(
+            "/chatkit", headers=headers, json={"type": "threads.list", "params": {}}
+        )
     assert response.status_code == 401
     assert error_of(response)["message"] == "invalid API key"
     assert response.headers["www-authenticate"] == (
@@ -58,7 +60,9 @@ async def test_other_authorization_scheme_is_401_saying_what_to_send(tmp_path: P
     async with asgi_client(api_key_app(tmp_path)) as client:
         response = await client.get("/whoami", headers={"Authorization": "Basic YWxpY2U6cHc="})
         empty = await client.get("/whoami", headers={"Authorization": "Bearer "})
-        behind_proxy = await client.get("/whoami", headers={"Authorization": "Basic cHJveHk6cHc=", "X-API-Key": KEY_B})
+        behind_proxy = await client.get(
+            "/whoami", headers={"Authorization": "Basic cHJveHk6cHc=", "X-API-Key": KEY_B}
+        )
     assert response.status_code == 401
     assert error_of(response)["message"] == (
         "unsupported authorization scheme 'Basic': send Authorization: Bearer <key> or X-API-Key: <key>"
@@ -66,7 +70,10 @@ async def test_other_authorization_scheme_is_401_saying_what_to_send(tmp_path: P
     assert 'error="invalid_request"' in response.headers["www-authenticate"]
     assert empty.status_code == 401
     assert error_of(empty)["message"].startswith("empty bearer token")
-    assert (behind_proxy.status_code, behind_proxy.json()["user_id"]) == (200, "bob")  # X-API-Key comes first
+    assert (behind_proxy.status_code, behind_proxy.json()["user_id"]) == (
+        200,
+        "bob",
+    )  # X-API-Key comes first
 
 
 async def test_keys_file_is_read_and_reloaded_when_it_changes(tmp_path: Path) -> None:
@@ -117,9 +124,19 @@ async def test_file_keys_join_the_static_keys_and_win_on_conflict(tmp_path: Path
         ('{"k-0123456789abcdef": 7}', "key #1 maps to int, not a user id string"),
         ("{}", "CHATKIT_AUTH=api-key needs at least one key"),
     ],
-    ids=["missing", "not-json", "not-object", "empty-user", "space-in-key", "non-string-user", "no-keys"],
+    ids=[
+        "missing",
+        "not-json",
+        "not-object",
+        "empty-user",
+        "space-in-key",
+        "non-string-user",
+        "no-keys",
+    ],
 )
-def test_bad_keys_file_fails_at_start_naming_the_problem(tmp_path: Path, content: str | None, message: str) -> None:
+def test_bad_keys_file_fails_at_start_naming_the_problem(
+    tmp_path: Path, content: str | None, message: str
+) -> None:
     keys_file = tmp_path / "keys.json"
     if content is not None:
         keys_file.write_text(content)

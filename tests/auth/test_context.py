@@ -14,7 +14,11 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "auth.md"
 
 async def test_context_carries_locale_request_id_and_base_url(tmp_path: Path) -> None:
     app = whoami_app(settings_for(tmp_path, auth="api-key", api_keys=API_KEYS))
-    headers = {**bearer(KEY_A), "Accept-Language": "fr-CA,fr;q=0.9,en;q=0.5", "X-Request-ID": "req-123"}
+    headers = {
+        **bearer(KEY_A),
+        "Accept-Language": "fr-CA,fr;q=0.9,en;q=0.5",
+        "X-Request-ID": "req-123",
+    }
     async with asgi_client(app) as client:
         response = await client.get("/whoami", headers=headers)
         no_language = await client.get("/whoami", headers={**bearer(KEY_A), "Accept-Language": "*"})
@@ -47,7 +51,9 @@ async def test_custom_context_dependency_replaces_the_builder(tmp_path: Path) ->
     async def session_context(request: Request) -> RequestContext:
         return RequestContext(user_id=request.headers.get("x-session", "anonymous"), locale="de")
 
-    app = whoami_app(settings_for(tmp_path, auth="api-key", api_keys=API_KEYS), context=session_context)
+    app = whoami_app(
+        settings_for(tmp_path, auth="api-key", api_keys=API_KEYS), context=session_context
+    )
     async with asgi_client(app) as client:
         response = await client.get("/whoami", headers={"X-Session": "sam"})
     assert response.status_code == 200  # no API key needed: the custom dependency decides

@@ -13,7 +13,13 @@ LIST = {"type": "threads.list", "params": {}}
 
 def limited_app(tmp_path: Path) -> FastAPI:
     return whoami_app(
-        settings_for(tmp_path, auth="api-key", api_keys=API_KEYS, cors_origins=[ORIGIN], rate_limit_per_minute=1)
+        settings_for(
+            tmp_path,
+            auth="api-key",
+            api_keys=API_KEYS,
+            cors_origins=[ORIGIN],
+            rate_limit_per_minute=1,
+        )
     )
 
 
@@ -25,7 +31,9 @@ async def test_preflight_from_an_allowed_origin_needs_no_credentials(tmp_path: P
     }
     async with asgi_client(limited_app(tmp_path)) as client:
         response = await client.options("/chatkit", headers=preflight)
-        other = await client.options("/chatkit", headers={**preflight, "Origin": "http://evil.test"})
+        other = await client.options(
+            "/chatkit", headers={**preflight, "Origin": "http://evil.test"}
+        )
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == ORIGIN
     assert "POST" in response.headers["access-control-allow-methods"]
@@ -37,8 +45,12 @@ async def test_preflight_from_an_allowed_origin_needs_no_credentials(tmp_path: P
 async def test_401_and_429_to_an_allowed_origin_are_readable_by_the_browser(tmp_path: Path) -> None:
     async with asgi_client(limited_app(tmp_path)) as client:
         unauthorized = await client.post("/chatkit", json=LIST, headers={"Origin": ORIGIN})
-        first = await client.post("/chatkit", json=LIST, headers={"Origin": ORIGIN, **bearer(KEY_A)})
-        limited = await client.post("/chatkit", json=LIST, headers={"Origin": ORIGIN, **bearer(KEY_A)})
+        first = await client.post(
+            "/chatkit", json=LIST, headers={"Origin": ORIGIN, **bearer(KEY_A)}
+        )
+        limited = await client.post(
+            "/chatkit", json=LIST, headers={"Origin": ORIGIN, **bearer(KEY_A)}
+        )
     assert unauthorized.status_code == 401
     assert unauthorized.headers["access-control-allow-origin"] == ORIGIN
     assert "www-authenticate" in unauthorized.headers

@@ -9,9 +9,7 @@ from chatkit_backend.auth import context_builder
 from chatkit_backend.settings import SettingsError
 from tests.auth.harness import asgi_client, error_of, settings_for, whoami_app
 
-NOT_FROM_PROXY = (
-    "the X-User-Id header is accepted only through the trusted proxy; this request did not come from it"
-)
+NOT_FROM_PROXY = "the X-User-Id header is accepted only through the trusted proxy; this request did not come from it"
 
 
 def header_app(tmp_path: Path, **overrides: object) -> FastAPI:
@@ -29,7 +27,9 @@ async def test_header_from_an_untrusted_address_is_401(tmp_path: Path) -> None:
         response = await client.get("/whoami", headers={"X-User-Id": "alice"})
     assert response.status_code == 401
     assert error_of(response)["message"] == NOT_FROM_PROXY
-    assert response.headers["www-authenticate"].startswith('TrustedHeader realm="chatkit", error="invalid_request"')
+    assert response.headers["www-authenticate"].startswith(
+        'TrustedHeader realm="chatkit", error="invalid_request"'
+    )
 
 
 @pytest.mark.parametrize(
@@ -56,7 +56,10 @@ async def test_missing_or_bad_user_header_from_the_proxy_is_401(tmp_path: Path) 
         missing = await client.get("/whoami")
         blank = await client.get("/whoami", headers={"X-User-Id": "  "})
         too_long = await client.get("/whoami", headers={"X-User-Id": "a" * 300})
-    assert error_of(missing)["message"] == "missing credentials: the X-User-Id header was not set by the proxy"
+    assert (
+        error_of(missing)["message"]
+        == "missing credentials: the X-User-Id header was not set by the proxy"
+    )
     assert missing.headers["www-authenticate"] == 'TrustedHeader realm="chatkit"'
     assert (blank.status_code, error_of(blank)["message"]) == (401, "the X-User-Id header is empty")
     assert error_of(too_long)["message"] == "the X-User-Id header is longer than 255 characters"
@@ -66,19 +69,29 @@ async def test_custom_user_and_tenant_headers(tmp_path: Path) -> None:
     app = header_app(tmp_path, user_header="X-Forwarded-User", tenant_header="X-Org")
     async with asgi_client(app) as client:
         ok = await client.get("/whoami", headers={"X-Forwarded-User": "alice", "X-Org": "acme"})
-        default_header = await client.get("/whoami", headers={"X-User-Id": "alice", "X-Org": "acme"})
+        default_header = await client.get(
+            "/whoami", headers={"X-User-Id": "alice", "X-Org": "acme"}
+        )
         no_tenant = await client.get("/whoami", headers={"X-Forwarded-User": "alice"})
     assert (ok.json()["user_id"], ok.json()["tenant_id"]) == ("alice", "acme")
     assert default_header.status_code == 401
-    assert error_of(no_tenant)["message"] == "missing credentials: the X-Org header was not set by the proxy"
+    assert (
+        error_of(no_tenant)["message"]
+        == "missing credentials: the X-Org header was not set by the proxy"
+    )
 
 
 @pytest.mark.parametrize(
     ("trusted", "message"),
-    [(["10.0.0.0/33"], "'10.0.0.0/33' is not an IP address or CIDR range"), ([], "needs at least one address")],
+    [
+        (["10.0.0.0/33"], "'10.0.0.0/33' is not an IP address or CIDR range"),
+        ([], "needs at least one address"),
+    ],
     ids=["bad-cidr", "empty"],
 )
-def test_bad_trusted_proxies_fail_at_start(tmp_path: Path, trusted: list[str], message: str) -> None:
+def test_bad_trusted_proxies_fail_at_start(
+    tmp_path: Path, trusted: list[str], message: str
+) -> None:
     with pytest.raises(SettingsError) as caught:
         context_builder(settings_for(tmp_path, auth="header", trusted_proxies=trusted))
     assert message in str(caught.value)

@@ -63,10 +63,19 @@ MODES = [
     ),
     Mode(
         "jwt-hs256",
-        lambda _: {"auth": "jwt", "jwt_secret": SECRET, "jwt_audience": AUDIENCE, "jwt_issuer": ISSUER},
+        lambda _: {
+            "auth": "jwt",
+            "jwt_secret": SECRET,
+            "jwt_audience": AUDIENCE,
+            "jwt_issuer": ISSUER,
+        },
         lambda user: bearer(token(claims(user))),
     ),
-    Mode("jwt-rs256-jwks", jwks_settings, lambda user: bearer(token(claims(user), rsa_key(), "RS256", kid="k1"))),
+    Mode(
+        "jwt-rs256-jwks",
+        jwks_settings,
+        lambda user: bearer(token(claims(user), rsa_key(), "RS256", kid="k1")),
+    ),
     Mode(
         "header",
         lambda _: {"auth": "header", "trusted_proxies": ["127.0.0.1"]},
@@ -108,7 +117,10 @@ class Client:
     def upload(self, attachment: dict[str, Any], data: bytes) -> httpx.Response:
         descriptor = attachment["upload_descriptor"]
         return self.http.request(
-            descriptor["method"], descriptor["url"], content=data, headers={"Content-Type": "text/plain"}
+            descriptor["method"],
+            descriptor["url"],
+            content=data,
+            headers={"Content-Type": "text/plain"},
         )
 
 
@@ -138,19 +150,32 @@ def seed(alice: Client, mode: str, bob: Client) -> World:
     assert response.status_code == 200, response.text
     events = sse_events(response.text)
     thread_id = events[0]["thread"]["id"]
-    done = {event["item"]["type"]: event["item"]["id"] for event in events if event["type"] == "thread.item.done"}
+    done = {
+        event["item"]["type"]: event["item"]["id"]
+        for event in events
+        if event["type"] == "thread.item.done"
+    }
     attachment = alice.create_attachment("notes.txt", len(FILE_BYTES))
     uploaded = alice.upload(attachment, FILE_BYTES)
     assert uploaded.status_code == 200, uploaded.text
     pending = alice.create_attachment("later.txt", len(FILE_BYTES))
     return World(
-        mode, alice, bob, thread_id, done["user_message"], done["assistant_message"],
-        attachment["id"], pending, alice.thread(thread_id),
+        mode,
+        alice,
+        bob,
+        thread_id,
+        done["user_message"],
+        done["assistant_message"],
+        attachment["id"],
+        pending,
+        alice.thread(thread_id),
     )
 
 
 @pytest.fixture(scope="module", params=MODES, ids=[mode.name for mode in MODES])
-def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
     mode: Mode = request.param
     tmp = tmp_path_factory.mktemp(mode.name)
     settings = settings_for(tmp, attachments=True, **mode.settings(tmp))
@@ -163,13 +188,17 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             bob.http.close()
 
 
-def assert_same_as_missing(foreign: httpx.Response, missing: httpx.Response, ids: tuple[str, str]) -> None:
+def assert_same_as_missing(
+    foreign: httpx.Response, missing: httpx.Response, ids: tuple[str, str]
+) -> None:
     """B's answer about A's id is the answer about an id nobody has, id aside."""
     assert foreign.status_code == 404, foreign.text
     assert missing.status_code == 404, missing.text
     foreign_error, missing_error = foreign.json()["error"], missing.json()["error"]
     assert foreign_error["code"] == missing_error["code"] == "not_found"
-    assert foreign_error["message"].replace(ids[0], "<id>") == missing_error["message"].replace(ids[1], "<id>")
+    assert foreign_error["message"].replace(ids[0], "<id>") == missing_error["message"].replace(
+        ids[1], "<id>"
+    )
 
 
 def test_users_are_told_apart(world: World) -> None:
@@ -202,9 +231,9 @@ def test_threads_list(world: World) -> None:
     missing = world.bob.chatkit("threads.list", limit=10, after=MISSING_THREAD)
     assert foreign.status_code == missing.status_code == 400
     assert foreign.json()["error"]["code"] == missing.json()["error"]["code"] == "invalid_page"
-    assert foreign.json()["error"]["message"].replace(world.thread_id, "<id>") == missing.json()["error"][
-        "message"
-    ].replace(MISSING_THREAD, "<id>")
+    assert foreign.json()["error"]["message"].replace(world.thread_id, "<id>") == missing.json()[
+        "error"
+    ]["message"].replace(MISSING_THREAD, "<id>")
 
 
 def test_threads_update(world: World) -> None:
@@ -222,23 +251,35 @@ def test_threads_delete(world: World) -> None:
 
 
 def test_threads_add_user_message(world: World) -> None:
-    foreign = world.bob.chatkit("threads.add_user_message", thread_id=world.thread_id, input=user_input("hi"))
-    missing = world.bob.chatkit("threads.add_user_message", thread_id=MISSING_THREAD, input=user_input("hi"))
+    foreign = world.bob.chatkit(
+        "threads.add_user_message", thread_id=world.thread_id, input=user_input("hi")
+    )
+    missing = world.bob.chatkit(
+        "threads.add_user_message", thread_id=MISSING_THREAD, input=user_input("hi")
+    )
     assert_same_as_missing(foreign, missing, (world.thread_id, MISSING_THREAD))
     world.assert_alice_unchanged()
 
 
 def test_threads_retry_after_item(world: World) -> None:
-    foreign = world.bob.chatkit("threads.retry_after_item", thread_id=world.thread_id, item_id=world.user_item)
-    missing = world.bob.chatkit("threads.retry_after_item", thread_id=MISSING_THREAD, item_id=world.user_item)
+    foreign = world.bob.chatkit(
+        "threads.retry_after_item", thread_id=world.thread_id, item_id=world.user_item
+    )
+    missing = world.bob.chatkit(
+        "threads.retry_after_item", thread_id=MISSING_THREAD, item_id=world.user_item
+    )
     assert_same_as_missing(foreign, missing, (world.thread_id, MISSING_THREAD))
     world.assert_alice_unchanged()
 
 
 def test_threads_custom_action(world: World) -> None:
     action = {"type": "archive", "payload": {}}
-    foreign = world.bob.chatkit("threads.custom_action", thread_id=world.thread_id, item_id=None, action=action)
-    missing = world.bob.chatkit("threads.custom_action", thread_id=MISSING_THREAD, item_id=None, action=action)
+    foreign = world.bob.chatkit(
+        "threads.custom_action", thread_id=world.thread_id, item_id=None, action=action
+    )
+    missing = world.bob.chatkit(
+        "threads.custom_action", thread_id=MISSING_THREAD, item_id=None, action=action
+    )
     assert_same_as_missing(foreign, missing, (world.thread_id, MISSING_THREAD))
     world.assert_alice_unchanged()
 
@@ -251,7 +292,10 @@ def test_items_list(world: World) -> None:
 
 def test_items_feedback(world: World) -> None:
     foreign = world.bob.chatkit(
-        "items.feedback", thread_id=world.thread_id, item_ids=[world.assistant_item], kind="negative"
+        "items.feedback",
+        thread_id=world.thread_id,
+        item_ids=[world.assistant_item],
+        kind="negative",
     )
     missing = world.bob.chatkit(
         "items.feedback", thread_id=MISSING_THREAD, item_ids=[MISSING_ITEM], kind="negative"
@@ -274,8 +318,12 @@ def test_attachments_create_cannot_reach_a_attachments(world: World) -> None:
 def test_attachment_upload(world: World) -> None:
     """B holding A's upload URL (token included) cannot fill A's pending attachment."""
     foreign = world.bob.upload(world.pending, b"bob's bytes\n")
-    missing_url = world.pending["upload_descriptor"]["url"].replace(world.pending["id"], MISSING_ATTACHMENT)
-    missing = world.bob.http.put(missing_url, content=b"bob's bytes\n", headers={"Content-Type": "text/plain"})
+    missing_url = world.pending["upload_descriptor"]["url"].replace(
+        world.pending["id"], MISSING_ATTACHMENT
+    )
+    missing = world.bob.http.put(
+        missing_url, content=b"bob's bytes\n", headers={"Content-Type": "text/plain"}
+    )
     assert_same_as_missing(foreign, missing, (world.pending["id"], MISSING_ATTACHMENT))
     # A's upload URL still works, once, for A
     assert world.alice.upload(world.pending, FILE_BYTES).status_code == 200

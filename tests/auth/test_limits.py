@@ -39,7 +39,10 @@ async def test_sliding_window_lets_n_requests_in_then_says_when_to_retry() -> No
         await limiter.check_request(ALICE)
     assert caught.value.retry_after == 30  # the request at 1000 leaves the window at 1060
     assert caught.value.headers == {"Retry-After": "30"}
-    assert str(caught.value) == "rate limit exceeded: at most 3 requests per minute per user; retry in 30 s"
+    assert (
+        str(caught.value)
+        == "rate limit exceeded: at most 3 requests per minute per user; retry in 30 s"
+    )
     await limiter.check_request(BOB)  # another user has a budget of their own
 
     clock.now = 1060.0
@@ -103,7 +106,9 @@ async def test_stream_slots_are_taken_and_given_back() -> None:
 
 def test_limiter_follows_the_settings(tmp_path: Path) -> None:
     assert isinstance(limiter_from_settings(settings_for(tmp_path)), NoLimiter)
-    limiter = limiter_from_settings(settings_for(tmp_path, rate_limit_per_minute=5, max_concurrent_streams=2))
+    limiter = limiter_from_settings(
+        settings_for(tmp_path, rate_limit_per_minute=5, max_concurrent_streams=2)
+    )
     assert isinstance(limiter, InProcessLimiter)
     assert (limiter.per_minute, limiter.max_streams) == (5, 2)
 
@@ -112,7 +117,9 @@ async def test_over_the_limit_is_429_with_retry_after_per_user(tmp_path: Path) -
     settings = settings_for(tmp_path, auth="api-key", api_keys=API_KEYS, rate_limit_per_minute=3)
     async with asgi_client(whoami_app(settings)) as client:
         unauthenticated = [await client.post("/chatkit", json=LIST) for _ in range(4)]
-        allowed = [await client.post("/chatkit", json=LIST, headers=bearer(KEY_A)) for _ in range(3)]
+        allowed = [
+            await client.post("/chatkit", json=LIST, headers=bearer(KEY_A)) for _ in range(3)
+        ]
         refused = await client.post("/chatkit", json=LIST, headers=bearer(KEY_A))
         other_route = await client.get("/whoami", headers=bearer(KEY_A))
         bob = await client.post("/chatkit", json=LIST, headers=bearer(KEY_B))
@@ -120,7 +127,9 @@ async def test_over_the_limit_is_429_with_retry_after_per_user(tmp_path: Path) -
     assert [r.status_code for r in allowed] == [200, 200, 200]
     assert refused.status_code == 429
     assert error_of(refused)["code"] == "rate_limited"
-    assert error_of(refused)["message"].startswith("rate limit exceeded: at most 3 requests per minute per user")
+    assert error_of(refused)["message"].startswith(
+        "rate limit exceeded: at most 3 requests per minute per user"
+    )
     assert 58 <= int(refused.headers["retry-after"]) <= 60
     assert other_route.status_code == 429  # every authenticated request counts
     assert bob.status_code == 200
@@ -143,7 +152,11 @@ def test_second_concurrent_stream_is_429_until_the_first_ends(tmp_path: Path) ->
 
     # a slow model: every stream stays open until its client hangs up
     settings = settings_for(
-        tmp_path, auth="api-key", api_keys=API_KEYS, max_concurrent_streams=1, offline_token_delay=1.0
+        tmp_path,
+        auth="api-key",
+        api_keys=API_KEYS,
+        max_concurrent_streams=1,
+        offline_token_delay=1.0,
     )
     with run_app(create_app(settings)) as base, httpx.Client(base_url=base, timeout=30) as client:
         with client.stream("POST", "/chatkit", json=CREATE, headers=bearer(KEY_A)) as first:
@@ -162,7 +175,9 @@ def test_second_concurrent_stream_is_429_until_the_first_ends(tmp_path: Path) ->
             third = stream_status(client, KEY_A)
     assert second.status_code == 429
     assert second.headers["retry-after"] == "2"
-    assert second.json()["error"]["message"].startswith("too many open streams: at most 1 stream at once")
+    assert second.json()["error"]["message"].startswith(
+        "too many open streams: at most 1 stream at once"
+    )
     assert bob == 200
     assert listing.status_code == 200  # JSON requests hold no stream slot
     assert third == 200

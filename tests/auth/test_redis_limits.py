@@ -36,7 +36,9 @@ async def test_two_limiters_on_one_redis_share_the_per_minute_budget(redis_prefi
         await one.aclose()
         await two.aclose()
     assert 59 <= caught.value.retry_after <= 60
-    assert str(caught.value).startswith("rate limit exceeded: at most 3 requests per minute per user")
+    assert str(caught.value).startswith(
+        "rate limit exceeded: at most 3 requests per minute per user"
+    )
 
 
 async def test_window_slides_in_redis_time(redis_prefix: str) -> None:
@@ -116,14 +118,20 @@ async def test_keys_hold_the_prefix_and_expire(redis_prefix: str) -> None:
 
 async def test_redis_down_answers_503_not_an_unlimited_pass(tmp_path: Path) -> None:
     settings = settings_for(
-        tmp_path, auth="api-key", api_keys=API_KEYS, rate_limit_per_minute=5,
+        tmp_path,
+        auth="api-key",
+        api_keys=API_KEYS,
+        rate_limit_per_minute=5,
         redis_url=f"redis://127.0.0.1:{free_port()}/0",
     )
     assert isinstance(limiter_from_settings(settings), RedisLimiter)
     async with asgi_client(whoami_app(settings)) as client:
         response = await client.get("/whoami", headers=bearer(KEY_A))
     assert response.status_code == 503
-    assert error_of(response)["message"] == "rate limits are unavailable: Redis did not answer; try again shortly"
+    assert (
+        error_of(response)["message"]
+        == "rate limits are unavailable: Redis did not answer; try again shortly"
+    )
 
 
 async def test_unlimited_settings_never_touch_redis(tmp_path: Path) -> None:
@@ -151,7 +159,10 @@ def test_two_serve_processes_share_one_budget(tmp_path: Path, redis_prefix: str)
             for base in [first, second, first, second, first, second]
         ]
         refused = httpx.post(f"{second}/chatkit", json=body, headers=bearer(KEY_A))
-        bob = [httpx.post(f"{base}/chatkit", json=body, headers=bearer(KEY_B)).status_code for base in [second, first]]
+        bob = [
+            httpx.post(f"{base}/chatkit", json=body, headers=bearer(KEY_B)).status_code
+            for base in [second, first]
+        ]
     assert statuses == [200, 200, 200, 200, 429, 429]
     assert refused.status_code == 429
     assert int(refused.headers["retry-after"]) >= 55
@@ -159,7 +170,9 @@ def test_two_serve_processes_share_one_budget(tmp_path: Path, redis_prefix: str)
 
 
 async def test_readiness_covers_the_shared_limits(tmp_path: Path, redis_prefix: str) -> None:
-    settings = settings_for(tmp_path, rate_limit_per_minute=5, redis_url=REDIS_URL, redis_prefix=redis_prefix)
+    settings = settings_for(
+        tmp_path, rate_limit_per_minute=5, redis_url=REDIS_URL, redis_prefix=redis_prefix
+    )
     async with asgi_client(whoami_app(settings)) as client:
         response = await client.get("/readyz")
     assert response.status_code == 200
@@ -167,7 +180,9 @@ async def test_readiness_covers_the_shared_limits(tmp_path: Path, redis_prefix: 
 
 
 async def test_readiness_fails_while_redis_is_down(tmp_path: Path) -> None:
-    settings = settings_for(tmp_path, rate_limit_per_minute=5, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    settings = settings_for(
+        tmp_path, rate_limit_per_minute=5, redis_url=f"redis://127.0.0.1:{free_port()}/0"
+    )
     async with asgi_client(whoami_app(settings)) as client:
         response = await client.get("/readyz")
     assert response.status_code == 503

@@ -18,7 +18,9 @@ def serve_once(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_none_mode_refuses_a_non_loopback_address_and_says_why(tmp_path: Path) -> None:
-    result = serve_once({"CHATKIT_HOST": "0.0.0.0", "CHATKIT_AUTH": "none", "CHATKIT_DATA_DIR": str(tmp_path)})
+    result = serve_once(
+        {"CHATKIT_HOST": "0.0.0.0", "CHATKIT_AUTH": "none", "CHATKIT_DATA_DIR": str(tmp_path)}
+    )
     assert result.returncode == 2
     assert (
         "refusing to listen on 0.0.0.0 with CHATKIT_AUTH=none: anyone who can reach it would act as the "
@@ -45,7 +47,11 @@ def test_bad_keys_file_stops_serve_naming_the_variable(tmp_path: Path) -> None:
     keys_file = tmp_path / "keys.json"
     keys_file.write_text('{"k-0123456789abcdef": ')
     result = serve_once(
-        {"CHATKIT_AUTH": "api-key", "CHATKIT_API_KEYS_FILE": str(keys_file), "CHATKIT_DATA_DIR": str(tmp_path)}
+        {
+            "CHATKIT_AUTH": "api-key",
+            "CHATKIT_API_KEYS_FILE": str(keys_file),
+            "CHATKIT_DATA_DIR": str(tmp_path),
+        }
     )
     assert result.returncode == 2
     assert "error: CHATKIT_API_KEYS_FILE:" in result.stdout
@@ -90,7 +96,9 @@ def test_header_mode_judges_the_tcp_peer_not_x_forwarded_for(tmp_path: Path) -> 
     body = b'{"type":"threads.list","params":{}}'
     with run_serve(env) as (base_url, _process):
         spoofed = httpx.post(
-            f"{base_url}/chatkit", content=body, headers={"X-Forwarded-For": "10.0.0.5", "X-User-Id": "victim"}
+            f"{base_url}/chatkit",
+            content=body,
+            headers={"X-Forwarded-For": "10.0.0.5", "X-User-Id": "victim"},
         )
     assert spoofed.status_code == 401
     assert "10.0.0.5" not in spoofed.text

@@ -14,7 +14,9 @@ API_KEYS = {"key-alice": "alice", "key-bob": "bob"}
 KEY_OF = {user: key for key, user in API_KEYS.items()}
 
 
-def new_thread(live: Live, user: str, text: str, file: tuple[str, bytes] | None = None) -> tuple[str, str | None]:
+def new_thread(
+    live: Live, user: str, text: str, file: tuple[str, bytes] | None = None
+) -> tuple[str, str | None]:
     """Send ``text`` as ``user`` in a new thread (with an uploaded text file); (thread id, attachment id)."""
 
     async def send() -> tuple[str, str | None]:
@@ -68,4 +70,3 @@ def thread_exists(live: Live, user: str, thread_id: str) -> bool:
         return True
 
     return asyncio.run(look())
-

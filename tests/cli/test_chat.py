@@ -45,11 +45,15 @@ def test_a_server_error_goes_to_stderr_with_exit_one(live: Live) -> None:
 
     assert result.exit_code == 1
     assert result.stdout == ""
-    assert result.stderr.startswith("error: 404 not_found: thread 'thr_missing' not found (request id ")
+    assert result.stderr.startswith(
+        "error: 404 not_found: thread 'thr_missing' not found (request id "
+    )
 
 
 def test_an_unreachable_server_is_an_error() -> None:
-    result = invoke("chat", "--url", f"http://127.0.0.1:{free_port()}", "-m", "anyone?", "--timeout", "2")
+    result = invoke(
+        "chat", "--url", f"http://127.0.0.1:{free_port()}", "-m", "anyone?", "--timeout", "2"
+    )
 
     assert result.exit_code == 1
     assert result.stderr.startswith("error: transport_error: POST http://127.0.0.1:")

@@ -49,7 +49,10 @@ def test_the_guides_app_done_right_passes() -> None:
         "store": "skipped",
         "model": "skipped",
     }
-    assert finding(report, "import")["message"] == f"{SAMPLES}.guide_app:create_app() built a FastAPI app"
+    assert (
+        finding(report, "import")["message"]
+        == f"{SAMPLES}.guide_app:create_app() built a FastAPI app"
+    )
 
 
 def test_postponed_annotations_are_found_with_file_and_line() -> None:
@@ -72,9 +75,14 @@ def test_the_text_report_names_the_problem_its_place_and_its_fix() -> None:
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert lines[0] == f"chatkit-backend doctor: {SAMPLES}.future_annotations:app"
-    assert any(line.startswith(" ✗ parameters parameter 'request' of POST /chatkit") for line in lines)
+    assert any(
+        line.startswith(" ✗ parameters parameter 'request' of POST /chatkit") for line in lines
+    )
     assert "              at tests/cli/samples/future_annotations.py:27" in lines
-    assert any(line.strip().startswith("fix: remove `from __future__ import annotations`") for line in lines)
+    assert any(
+        line.strip().startswith("fix: remove `from __future__ import annotations`")
+        for line in lines
+    )
     assert lines[-1] == "1 problem, 0 warnings."
 
 
@@ -190,7 +198,9 @@ def app_module(tmp_path: Path, **settings: Any) -> str:
     return f"{name}:build"
 
 
-def test_our_app_with_a_migrated_store_passes_with_a_warning_for_the_offline_model(tmp_path: Path) -> None:
+def test_our_app_with_a_migrated_store_passes_with_a_warning_for_the_offline_model(
+    tmp_path: Path,
+) -> None:
     url = f"sqlite:///{tmp_path}/chat.db"
     migrations.upgrade(url)
     target = app_module(tmp_path, database_url=url)
@@ -215,7 +225,9 @@ def test_our_app_with_a_migrated_store_passes_with_a_warning_for_the_offline_mod
     assert invoke("doctor", target, "--app-dir", str(tmp_path), "--strict").exit_code == 1
 
 
-def test_an_empty_database_without_auto_upgrade_names_db_upgrade_and_is_left_alone(tmp_path: Path) -> None:
+def test_an_empty_database_without_auto_upgrade_names_db_upgrade_and_is_left_alone(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "empty.db"
     sqlite3.connect(path).close()
     url = f"sqlite:///{path}"
@@ -282,7 +294,10 @@ def test_the_model_probe_asks_for_one_token(tmp_path: Path) -> None:
     with FakeOpenAIServer() as fake:
         fake.enqueue(Reply(text="ok"))
         target = app_module(
-            tmp_path, model="openai-compatible:tiny", model_base_url=fake.url, database_url="memory://"
+            tmp_path,
+            model="openai-compatible:tiny",
+            model_base_url=fake.url,
+            database_url="memory://",
         )
         code, report = doctor_json(target, "--app-dir", str(tmp_path))
         requests = fake.model_requests
@@ -319,7 +334,10 @@ def test_a_model_that_refuses_the_probe_is_a_problem(tmp_path: Path) -> None:
 def test_a_silent_model_fails_the_probe_within_the_timeout(tmp_path: Path) -> None:
     with FakeOpenAIServer(default_reply=Reply(first_token_delay=10.0)) as fake:
         target = app_module(
-            tmp_path, model="openai-compatible:tiny", model_base_url=fake.url, database_url="memory://"
+            tmp_path,
+            model="openai-compatible:tiny",
+            model_base_url=fake.url,
+            database_url="memory://",
         )
         code, report = doctor_json(target, "--app-dir", str(tmp_path), "--timeout", "1")
 
@@ -386,5 +404,7 @@ def test_nothing_listening_is_reported_with_the_fix() -> None:
 
     assert code == 1
     live = finding(report, "live")
-    assert live["message"].startswith(f"cannot reach {url}/chatkit: POST {url}/chatkit failed: ConnectError")
+    assert live["message"].startswith(
+        f"cannot reach {url}/chatkit: POST {url}/chatkit failed: ConnectError"
+    )
     assert live["fix"] == "start the server (`chatkit-backend serve`) or check --url"

@@ -28,15 +28,28 @@ LEAVES = [(path, command) for path, command in ALL if not getattr(command, "comm
 def section(name: str) -> str:
     """The docs section under the heading ``## `chatkit-backend <name>` ``."""
     text = DOCS.read_text()
-    match = re.search(rf"^## `chatkit-backend {re.escape(name)}`\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    match = re.search(
+        rf"^## `chatkit-backend {re.escape(name)}`\n(.*?)(?=^## |\Z)", text, re.M | re.S
+    )
     assert match, f"docs/cli.md has no section for `chatkit-backend {name}`"
     return match.group(1)
 
 
 def test_the_tree_holds_the_commands_we_ship() -> None:
     names = {" ".join(path) for path, _ in LEAVES}
-    assert {"serve", "chat", "doctor", "prune", "threads list", "threads show", "threads export",
-            "threads delete", "db upgrade", "db current", "attachments prune"} <= names
+    assert {
+        "serve",
+        "chat",
+        "doctor",
+        "prune",
+        "threads list",
+        "threads show",
+        "threads export",
+        "threads delete",
+        "db upgrade",
+        "db current",
+        "attachments prune",
+    } <= names
 
 
 @pytest.mark.parametrize(("path", "command"), ALL, ids=[" ".join(p) or "root" for p, _ in ALL])
@@ -61,7 +74,9 @@ def test_every_command_and_option_is_in_the_docs(path: tuple[str, ...], command:
         if param.param_type_name != "option" or param.name == "help":
             continue
         longest = max(param.opts, key=len)
-        assert f"`{longest}`" in text, f"docs/cli.md: `chatkit-backend {' '.join(path)}` lacks `{longest}`"
+        assert f"`{longest}`" in text, (
+            f"docs/cli.md: `chatkit-backend {' '.join(path)}` lacks `{longest}`"
+        )
 
 
 def test_the_readme_links_the_cli_docs() -> None:

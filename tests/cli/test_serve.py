@@ -63,10 +63,15 @@ def test_start_line_hides_the_database_password_and_shows_the_console() -> None:
 
 def test_start_line_for_all_interfaces_and_a_local_model() -> None:
     settings = Settings(
-        host="0.0.0.0", database_url="memory://", model="openai-compatible:llama3.2", model_base_url="http://127.0.0.1:11434/v1"
+        host="0.0.0.0",
+        database_url="memory://",
+        model="openai-compatible:llama3.2",
+        model_base_url="http://127.0.0.1:11434/v1",
     )
     line = start_line(settings)
-    assert line.startswith("chatkit-backend listening on http://localhost:8000/chatkit (all interfaces) | ")
+    assert line.startswith(
+        "chatkit-backend listening on http://localhost:8000/chatkit (all interfaces) | "
+    )
     assert "store: memory (threads are lost on restart)" in line
     assert "model: openai-compatible:llama3.2 at http://127.0.0.1:11434/v1" in line
 
@@ -92,7 +97,15 @@ def test_serve_prints_where_it_listens_and_answers_the_readme_curl(tmp_path: Pat
         thread_id = events[0]["thread"]["id"]
 
         listed = subprocess.run(
-            ["curl", "-sS", "-X", "POST", f"{base_url}/chatkit", "-d", '{"type":"threads.list","params":{}}'],
+            [
+                "curl",
+                "-sS",
+                "-X",
+                "POST",
+                f"{base_url}/chatkit",
+                "-d",
+                '{"type":"threads.list","params":{}}',
+            ],
             capture_output=True,
             text=True,
             timeout=30,
@@ -106,14 +119,23 @@ def test_serve_with_two_workers_runs_two_processes(tmp_path: Path) -> None:
         deadline = time.monotonic() + 20
         workers: list[psutil.Process] = []
         while time.monotonic() < deadline and len(workers) < 2:
-            workers = [child for child in psutil.Process(process.pid).children() if "spawn_main" in " ".join(child.cmdline())]
+            workers = [
+                child
+                for child in psutil.Process(process.pid).children()
+                if "spawn_main" in " ".join(child.cmdline())
+            ]
             time.sleep(0.1)
         assert len(workers) == 2
         for _ in range(10):
-            assert httpx.post(f"{base_url}/chatkit", content=b'{"type":"threads.list","params":{}}').status_code == 200
+            assert (
+                httpx.post(
+                    f"{base_url}/chatkit", content=b'{"type":"threads.list","params":{}}'
+                ).status_code
+                == 200
+            )
 
 
-RELOAD_APP = '''
+RELOAD_APP = """
 from fastapi import FastAPI
 
 from chatkit_backend.app import create_app as create_backend_app
@@ -129,7 +151,7 @@ def create_app() -> FastAPI:
         return {{"version": VERSION}}
 
     return app
-'''
+"""
 
 
 def test_serve_reload_restarts_on_code_change(tmp_path: Path) -> None:
@@ -154,14 +176,20 @@ def test_serve_reload_restarts_on_code_change(tmp_path: Path) -> None:
 
 # -- refusals ---------------------------------------------------------------------------------------
 def test_serve_refuses_a_public_address_without_auth(tmp_path: Path) -> None:
-    done = _run(["serve"], _env(tmp_path, CHATKIT_HOST="0.0.0.0", CHATKIT_PORT=str(free_port())), tmp_path)
+    done = _run(
+        ["serve"], _env(tmp_path, CHATKIT_HOST="0.0.0.0", CHATKIT_PORT=str(free_port())), tmp_path
+    )
     assert done.returncode == 2
     assert "refusing to listen on 0.0.0.0 with CHATKIT_AUTH=none" in " ".join(done.stderr.split())
     assert "Traceback" not in done.stderr
 
 
 def test_serve_refuses_reload_with_several_workers(tmp_path: Path) -> None:
-    done = _run(["serve", "--reload", "--workers", "2"], _env(tmp_path, CHATKIT_PORT=str(free_port())), tmp_path)
+    done = _run(
+        ["serve", "--reload", "--workers", "2"],
+        _env(tmp_path, CHATKIT_PORT=str(free_port())),
+        tmp_path,
+    )
     assert done.returncode == 2
     assert "--reload and --workers > 1 cannot be combined" in done.stderr
 
@@ -175,7 +203,9 @@ def test_serve_rejects_invalid_options(tmp_path: Path, option: str, value: str) 
 
 def test_console_script_is_installed() -> None:
     script = Path(sys.executable).parent / "chatkit-backend"
-    done = subprocess.run([str(script), "serve", "--help"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [str(script), "serve", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0
     for option in ("--host", "--port", "--reload", "--workers"):
         assert option in done.stdout
@@ -189,4 +219,9 @@ def test_several_workers_with_in_process_limits_are_warned_about() -> None:
     )
     assert per_process_limits_warning(limited, 1) is None
     assert per_process_limits_warning(Settings(), 4) is None
-    assert per_process_limits_warning(Settings(rate_limit_per_minute=60, redis_url="redis://127.0.0.1:6379/0"), 4) is None
+    assert (
+        per_process_limits_warning(
+            Settings(rate_limit_per_minute=60, redis_url="redis://127.0.0.1:6379/0"), 4
+        )
+        is None
+    )

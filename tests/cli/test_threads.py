@@ -37,7 +37,9 @@ def test_list_shows_every_users_threads_newest_first(live: Live, seeded: dict[st
 
     assert result.exit_code == 0
     rows = json.loads(result.stdout)
-    ours = [(row["user_id"], row["id"], row["title"]) for row in rows if row["id"] in seeded.values()]
+    ours = [
+        (row["user_id"], row["id"], row["title"]) for row in rows if row["id"] in seeded.values()
+    ]
     assert ours == [
         ("alice", seeded["alice-2"], "alice second"),
         ("bob", seeded["bob-1"], "bob only"),
@@ -68,7 +70,9 @@ def test_show_prints_the_conversation(live: Live, seeded: dict[str, str]) -> Non
 
 
 def test_show_as_json_holds_thread_and_items(live: Live, seeded: dict[str, str]) -> None:
-    result = invoke("threads", "show", seeded["bob-1"], "--user", "bob", *store_args(live), "--json")
+    result = invoke(
+        "threads", "show", seeded["bob-1"], "--user", "bob", *store_args(live), "--json"
+    )
 
     data = json.loads(result.stdout)
     assert data["thread"]["id"] == seeded["bob-1"]
@@ -96,10 +100,19 @@ def test_export_writes_one_json_line_per_thread(live: Live, seeded: dict[str, st
         assert record["items"][0]["content"][0]["text"] == record["thread"]["title"]
 
 
-def test_export_of_named_threads_to_a_file(live: Live, seeded: dict[str, str], tmp_path: Path) -> None:
+def test_export_of_named_threads_to_a_file(
+    live: Live, seeded: dict[str, str], tmp_path: Path
+) -> None:
     target = tmp_path / "export.jsonl"
     result = invoke(
-        "threads", "export", seeded["alice-2"], "--user", "alice", "-o", str(target), *store_args(live)
+        "threads",
+        "export",
+        seeded["alice-2"],
+        "--user",
+        "alice",
+        "-o",
+        str(target),
+        *store_args(live),
     )
 
     assert result.exit_code == 0
@@ -109,15 +122,21 @@ def test_export_of_named_threads_to_a_file(live: Live, seeded: dict[str, str], t
 
 
 def test_delete_removes_the_thread_and_its_attachment_files(live: Live) -> None:
-    thread_id, attachment_id = new_thread(live, "alice", "with a file", file=("notes.txt", b"remember"))
+    thread_id, attachment_id = new_thread(
+        live, "alice", "with a file", file=("notes.txt", b"remember")
+    )
     assert attachment_id is not None
     stored = file_of(live, "alice", attachment_id)
     assert stored.read_bytes() == b"remember"
 
-    result = invoke("threads", "delete", thread_id, "--user", "alice", "--yes", "--json", *store_args(live))
+    result = invoke(
+        "threads", "delete", thread_id, "--user", "alice", "--yes", "--json", *store_args(live)
+    )
 
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == {"deleted": [{"user_id": "alice", "thread_id": thread_id, "files": 1}]}
+    assert json.loads(result.stdout) == {
+        "deleted": [{"user_id": "alice", "thread_id": thread_id, "files": 1}]
+    }
     assert not stored.exists()
     assert not thread_exists(live, "alice", thread_id)
 
@@ -136,7 +155,9 @@ def test_delete_asks_first_and_no_keeps_everything(live: Live) -> None:
 def test_delete_refuses_all_when_one_is_missing(live: Live) -> None:
     thread_id, _ = new_thread(live, "bob", "not alone")
 
-    result = invoke("threads", "delete", thread_id, "thr_missing", "--user", "bob", "--yes", *store_args(live))
+    result = invoke(
+        "threads", "delete", thread_id, "thr_missing", "--user", "bob", "--yes", *store_args(live)
+    )
 
     assert result.exit_code == 1
     assert result.stderr == "error: thread thr_missing not found for user bob\n"
@@ -144,7 +165,9 @@ def test_delete_refuses_all_when_one_is_missing(live: Live) -> None:
 
 
 def test_a_bad_database_url_is_one_error_line(tmp_path: Path) -> None:
-    result = invoke("threads", "list", "--database-url", "mysql://nope/db", "--data-dir", str(tmp_path))
+    result = invoke(
+        "threads", "list", "--database-url", "mysql://nope/db", "--data-dir", str(tmp_path)
+    )
 
     assert result.exit_code == 1
     assert result.stderr.startswith("error: unsupported database URL scheme 'mysql'")

@@ -34,12 +34,17 @@ class EchoServer(ChatKitServer[GuideContext]):
     """Answers every message with ``echo: <text>`` in one finished item."""
 
     async def respond(
-        self, thread: ThreadMetadata, input_user_message: UserMessageItem | None, context: GuideContext
+        self,
+        thread: ThreadMetadata,
+        input_user_message: UserMessageItem | None,
+        context: GuideContext,
     ) -> AsyncIterator[ThreadStreamEvent]:
         text = ""
         if input_user_message is not None:
             text = "".join(
-                part.text for part in input_user_message.content if isinstance(part, UserMessageTextContent)
+                part.text
+                for part in input_user_message.content
+                if isinstance(part, UserMessageTextContent)
             )
         yield ThreadItemDoneEvent(
             item=AssistantMessageItem(
@@ -59,7 +64,11 @@ def create_app() -> FastAPI:
     async def chatkit_endpoint(req: Request) -> Response:
         body = await req.body()
         if not body:
-            return Response(content='{"error": "No request body"}', media_type="application/json", status_code=400)
+            return Response(
+                content='{"error": "No request body"}',
+                media_type="application/json",
+                status_code=400,
+            )
         result = await server.process(body, context=GuideContext())
         if isinstance(result, StreamingResult):
             return StreamingResponse(result, media_type="text/event-stream")

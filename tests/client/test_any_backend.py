@@ -51,7 +51,7 @@ async def test_the_guides_422_pitfall_reads_as_the_field_fastapi_wanted() -> Non
 
 async def test_sse_data_joins_lines_and_skips_comments() -> None:
     async def lines() -> object:
-        for line in [": keep-alive", "data: {\"a\":", "data: 1}", "", "event: x", "data: 2", ""]:
+        for line in [": keep-alive", 'data: {"a":', "data: 1}", "", "event: x", "data: 2", ""]:
             yield line
 
     assert [data async for data in sse_data(lines())] == ['{"a":\n1}', "2"]  # type: ignore[arg-type]
@@ -80,7 +80,9 @@ def test_an_unknown_event_is_a_protocol_error() -> None:
 
 
 def _response(status: int, body: bytes, **headers: str) -> httpx.Response:
-    return httpx.Response(status, content=body, headers=headers, request=httpx.Request("POST", "http://x/chatkit"))
+    return httpx.Response(
+        status, content=body, headers=headers, request=httpx.Request("POST", "http://x/chatkit")
+    )
 
 
 def test_backend_error_body_fills_every_field() -> None:
@@ -101,7 +103,11 @@ def test_guide_error_string_and_header_request_id() -> None:
     body = b'{"error": "No request body"}'
     error = error_from_response(_response(400, body, **{"X-Request-ID": "hdr-1"}), body)
 
-    assert (error.code, error.message, error.request_id) == ("bad_request", "No request body", "hdr-1")
+    assert (error.code, error.message, error.request_id) == (
+        "bad_request",
+        "No request body",
+        "hdr-1",
+    )
 
 
 def test_rate_limited_reads_retry_after_seconds() -> None:

@@ -141,7 +141,9 @@ async def test_invalid_cursor_is_a_bad_request_with_the_store_code(client: ChatK
     assert caught.value.message == "after: no thread 'thr_gone' to continue from"
 
 
-async def test_client_tool_output_without_a_pending_call_is_a_conflict(client: ChatKitClient) -> None:
+async def test_client_tool_output_without_a_pending_call_is_a_conflict(
+    client: ChatKitClient,
+) -> None:
     reply = await client.send("no tools here")
 
     with pytest.raises(Conflict) as caught:
@@ -155,9 +157,13 @@ async def test_structured_input_for_a_user_message_is_invalid(client: ChatKitCli
     user_item = next(item for item in reply.items if isinstance(item, UserMessageItem))
 
     with pytest.raises(InvalidRequest) as caught:
-        await anext(client.add_structured_input(reply.thread_id or "", user_item.id, {"answers": {}}))
+        await anext(
+            client.add_structured_input(reply.thread_id or "", user_item.id, {"answers": {}})
+        )
     assert caught.value.status == 422
-    assert caught.value.message == f"params.item_id: item {user_item.id!r} is not a structured input"
+    assert (
+        caught.value.message == f"params.item_id: item {user_item.id!r} is not a structured input"
+    )
 
 
 async def test_custom_action_on_a_missing_thread_is_not_found(client: ChatKitClient) -> None:
@@ -173,10 +179,14 @@ async def test_sync_custom_action_the_server_lacks_is_not_configured(client: Cha
     assert (caught.value.status, caught.value.code) == (501, "not_configured")
 
 
-async def test_transcribe_without_a_transcription_model_is_not_configured(client: ChatKitClient) -> None:
+async def test_transcribe_without_a_transcription_model_is_not_configured(
+    client: ChatKitClient,
+) -> None:
     with pytest.raises(NotConfigured) as caught:
         await client.transcribe(b"RIFF....WAVE", "audio/wav")
-    assert caught.value.message.startswith("transcription is not configured: set CHATKIT_TRANSCRIPTION_MODEL")
+    assert caught.value.message.startswith(
+        "transcription is not configured: set CHATKIT_TRANSCRIPTION_MODEL"
+    )
 
 
 async def test_two_phase_upload_then_download_and_delete(client: ChatKitClient) -> None:
@@ -185,7 +195,9 @@ async def test_two_phase_upload_then_download_and_delete(client: ChatKitClient) 
     assert attachment.upload_descriptor is not None
 
     uploaded = await client.upload_attachment(attachment, data)
-    assert uploaded is not None and uploaded.id == attachment.id and uploaded.upload_descriptor is None
+    assert (
+        uploaded is not None and uploaded.id == attachment.id and uploaded.upload_descriptor is None
+    )
     assert await client.download_attachment(attachment.id) == data
     reply = await client.send("read my notes", attachments=[attachment.id])
     assert reply.text

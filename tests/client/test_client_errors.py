@@ -46,7 +46,9 @@ async def test_rate_limit_carries_retry_after(tmp_path: Path) -> None:
     assert caught.value.retry_after is not None and 0 < caught.value.retry_after <= 60
 
 
-async def test_model_failure_mid_stream_is_an_error_event_and_a_stream_error(tmp_path: Path) -> None:
+async def test_model_failure_mid_stream_is_an_error_event_and_a_stream_error(
+    tmp_path: Path,
+) -> None:
     with FakeOpenAIServer() as fake:
         fake.enqueue(Reply(status=500), Reply(status=500))
         settings = live_settings(

@@ -27,7 +27,9 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = REPO / "test-artifacts" / "console"
 # How Chromium reports a failed response in the console; the page's own code never logs it.
-NETWORK_ERROR = re.compile(r"^Failed to load resource: the server responded with a status of (\d{3})\b")
+NETWORK_ERROR = re.compile(
+    r"^Failed to load resource: the server responded with a status of (\d{3})\b"
+)
 
 
 def chromium_or_skip() -> Path:
@@ -82,14 +84,21 @@ def png_image(width: int, height: int) -> bytes:
     """A real PNG: a diagonal gradient, so a preview that renders has visible pixels."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     rows = b"".join(
         b"\x00" + b"".join(bytes((x * 255 // width, y * 255 // height, 160)) for x in range(width))
         for y in range(height)
     )
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 class ChatKitCalls:
@@ -107,14 +116,18 @@ class ChatKitCalls:
         return response.json()
 
     def items(self, thread_id: str) -> list[dict[str, Any]]:
-        page = self.call({"type": "items.list", "params": {"thread_id": thread_id, "limit": 100, "order": "asc"}})
+        page = self.call(
+            {"type": "items.list", "params": {"thread_id": thread_id, "limit": 100, "order": "asc"}}
+        )
         return list(page["data"])
 
     def thread(self, thread_id: str) -> httpx.Response:
         return self.post({"type": "threads.get_by_id", "params": {"thread_id": thread_id}})
 
     def threads(self, limit: int = 100) -> list[dict[str, Any]]:
-        return list(self.call({"type": "threads.list", "params": {"limit": limit, "order": "desc"}})["data"])
+        return list(
+            self.call({"type": "threads.list", "params": {"limit": limit, "order": "desc"}})["data"]
+        )
 
     def create_thread(self, text: str, *, wait: bool = True) -> str:
         """Start a thread; with ``wait=False`` hang up after ``thread.created`` (no reply)."""
@@ -140,12 +153,16 @@ def assistant_text(item: dict[str, Any]) -> str:
 
 # -- driving the page ------------------------------------------------------------------
 
-STREAMING_TEXT = "document.querySelector('.item.assistant.streaming .parts')?.textContent.length ?? 0"
+STREAMING_TEXT = (
+    "document.querySelector('.item.assistant.streaming .parts')?.textContent.length ?? 0"
+)
 
 
 def open_console(page: Page, base_url: str, fragment: str = "") -> None:
     page.goto(f"{base_url}/console{fragment}")
-    expect(page.locator("#exchanges .exchange[data-label='threads.list'] .status")).to_have_text("200")
+    expect(page.locator("#exchanges .exchange[data-label='threads.list'] .status")).to_have_text(
+        "200"
+    )
 
 
 def wait_until_idle(page: Page) -> None:

@@ -28,7 +28,9 @@ def test_picked_image_is_uploaded_and_its_preview_shown(
     open_console(page, console_server)
     with page.expect_file_chooser() as chooser:
         page.get_by_role("button", name="Attach").click()
-    chooser.value.set_files({"name": "gradient.png", "mimeType": "image/png", "buffer": png_image(WIDTH, HEIGHT)})
+    chooser.value.set_files(
+        {"name": "gradient.png", "mimeType": "image/png", "buffer": png_image(WIDTH, HEIGHT)}
+    )
 
     chip = page.locator("#pending-attachments .chip")
     expect(chip.locator(".upload-status")).to_have_text("ready")
@@ -36,7 +38,9 @@ def test_picked_image_is_uploaded_and_its_preview_shown(
     screenshot(page, "image-pending")
     labels = page.locator("#exchanges .exchange .label").all_inner_texts()
     assert labels[:2] == ["upload gradient.png", "attachments.create"]
-    expect(page.locator("#exchanges .exchange[data-label='upload gradient.png'] .status")).to_have_text("200")
+    expect(
+        page.locator("#exchanges .exchange[data-label='upload gradient.png'] .status")
+    ).to_have_text("200")
     attachment_id = chip.get_attribute("data-attachment-id")
     assert attachment_id
 
@@ -46,10 +50,14 @@ def test_picked_image_is_uploaded_and_its_preview_shown(
 
     preview = page.locator(".item.user .attachments img.preview")
     expect(preview).to_be_visible()
-    page.wait_for_function("() => document.querySelector('.item.user img.preview')?.naturalWidth > 0")
+    page.wait_for_function(
+        "() => document.querySelector('.item.user img.preview')?.naturalWidth > 0"
+    )
     assert natural_size(page, ".item.user .attachments img.preview") == [WIDTH, HEIGHT]
     assert (preview.get_attribute("src") or "").startswith("blob:")
-    expect(page.locator("#exchanges .exchange[data-label='GET preview'] .status")).to_have_text("200")
+    expect(page.locator("#exchanges .exchange[data-label='GET preview'] .status")).to_have_text(
+        "200"
+    )
     expect(page.locator("#pending-attachments .chip")).to_have_count(0)
     screenshot(page, "image-preview")
 
@@ -58,7 +66,9 @@ def test_picked_image_is_uploaded_and_its_preview_shown(
     assert user["attachments"][0]["type"] == "image"
 
     page.reload()  # the preview comes back with the history
-    page.wait_for_function("() => document.querySelector('.item.user img.preview')?.naturalWidth > 0")
+    page.wait_for_function(
+        "() => document.querySelector('.item.user img.preview')?.naturalWidth > 0"
+    )
     assert natural_size(page, ".item.user .attachments img.preview") == [WIDTH, HEIGHT]
 
 

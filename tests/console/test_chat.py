@@ -55,7 +55,9 @@ def test_reply_grows_token_by_token_and_matches_the_stored_message(
 
     entry = page.locator(f"#thread-list li[data-thread-id='{thread_id}'] button")
     expect(entry).to_have_attribute("aria-current", "true")
-    stored_title = calls.call({"type": "threads.get_by_id", "params": {"thread_id": thread_id}})["title"]
+    stored_title = calls.call({"type": "threads.get_by_id", "params": {"thread_id": thread_id}})[
+        "title"
+    ]
     expect(entry.locator(".thread-title")).to_have_text(stored_title or "Untitled thread")
 
     stream = page.locator("#exchanges .exchange[data-label='threads.create']")
@@ -65,12 +67,16 @@ def test_reply_grows_token_by_token_and_matches_the_stored_message(
     assert types[0] == "thread.created"
     assert types.count("thread.item.updated") > 10
     assert "thread.item.done" in types
-    times = [milliseconds(text) for text in stream.locator(".event .event-time").all_text_contents()]
+    times = [
+        milliseconds(text) for text in stream.locator(".event .event-time").all_text_contents()
+    ]
     assert len(times) == len(types) and times == sorted(times)
     assert times[-1] - times[0] > 1000  # tokens arrived over time, not in one burst
 
 
-def test_history_is_shown_again_after_a_reload(page: Page, console_server: str, calls: ChatKitCalls) -> None:
+def test_history_is_shown_again_after_a_reload(
+    page: Page, console_server: str, calls: ChatKitCalls
+) -> None:
     open_console(page, console_server)
     page.locator("#message").fill("Remember this message")
     page.locator("#message").press("Enter")
@@ -113,7 +119,11 @@ def test_stop_aborts_the_stream_keeps_the_partial_reply_and_the_thread_goes_on(
     screenshot(page, "stream-stopped")
 
     thread_id = thread_id_of(page)
-    stored = [assistant_text(item) for item in calls.items(thread_id) if item["type"] == "assistant_message"]
+    stored = [
+        assistant_text(item)
+        for item in calls.items(thread_id)
+        if item["type"] == "assistant_message"
+    ]
     assert len(stored) == 1 and stored[0].startswith(shown.strip())
     assert len(stored[0]) < 200, "the stored reply should be the stopped part, not the whole reply"
 
@@ -122,5 +132,9 @@ def test_stop_aborts_the_stream_keeps_the_partial_reply_and_the_thread_goes_on(
     wait_until_idle(page)
     expect(page.locator("#banner")).to_be_hidden()
     expect(page.locator(".item.assistant")).to_have_count(2)
-    stored = [assistant_text(item) for item in calls.items(thread_id) if item["type"] == "assistant_message"]
+    stored = [
+        assistant_text(item)
+        for item in calls.items(thread_id)
+        if item["type"] == "assistant_message"
+    ]
     assert len(stored) == 2 and len(stored[1]) > 200

@@ -48,7 +48,9 @@ def test_key_is_sent_as_bearer_and_kept_for_the_tab_only(
     request_head = accepted.locator("pre").first.text_content() or ""
     assert "authorization: Bearer ••••••••9f2c" in request_head
     assert API_KEY not in request_head  # the inspector masks the key
-    stored = page.evaluate("() => [sessionStorage.length, sessionStorage.getItem('chatkit-console.credentials'), localStorage.length]")
+    stored = page.evaluate(
+        "() => [sessionStorage.length, sessionStorage.getItem('chatkit-console.credentials'), localStorage.length]"
+    )
     assert stored == [1, API_KEY, 0]
 
     page.reload()  # same tab: the key is still there and used at once

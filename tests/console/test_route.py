@@ -82,7 +82,9 @@ async def test_a_path_outside_the_console_folder_is_not_found(console: httpx.Asy
     assert response.json()["error"]["code"] == "not_found"
 
 
-async def test_everything_the_page_loads_is_served_from_this_origin(console: httpx.AsyncClient) -> None:
+async def test_everything_the_page_loads_is_served_from_this_origin(
+    console: httpx.AsyncClient,
+) -> None:
     page = (await console.get("/console")).text
     references = re.findall(r'(?:src|href)="([^"]+)"', page)
     assert sorted(references) == [
@@ -125,14 +127,20 @@ async def test_console_is_off_by_default(tmp_path: Path) -> None:
         ({"console": True}, True),
     ],
 )
-async def test_console_follows_debug_unless_set(tmp_path: Path, options: dict[str, bool], served: bool) -> None:
+async def test_console_follows_debug_unless_set(
+    tmp_path: Path, options: dict[str, bool], served: bool
+) -> None:
     async for client in client_for(settings(tmp_path, **options)):
         assert (await client.get("/console")).status_code == (200 if served else 404)
 
 
 async def test_page_says_when_attachments_are_off(tmp_path: Path) -> None:
-    async for client in client_for(settings(tmp_path, console=True, attachments=False, auth="none")):
-        assert '<meta name="chatkit-attachments" content="off">' in (await client.get("/console")).text
+    async for client in client_for(
+        settings(tmp_path, console=True, attachments=False, auth="none")
+    ):
+        assert (
+            '<meta name="chatkit-attachments" content="off">' in (await client.get("/console")).text
+        )
 
 
 def test_start_line_names_the_console_url_only_when_it_is_on(tmp_path: Path) -> None:

@@ -40,7 +40,9 @@ def test_not_found_answer_is_shown_in_the_inspector_as_sent(
         + request_id
         + '"}}'
     )
-    expect(page.locator("#banner")).to_contain_text(f"404 not_found: thread '{thread_id}' not found")
+    expect(page.locator("#banner")).to_contain_text(
+        f"404 not_found: thread '{thread_id}' not found"
+    )
     expect(entry).to_have_count(0)  # the stale entry leaves the list
     screenshot(page, "not-found-in-inspector")
 
@@ -55,9 +57,9 @@ def test_rename_and_delete_a_thread(page: Page, console_server: str, calls: Chat
     page.locator("#rename-input").press("Enter")
 
     expect(page.locator("#thread-title")).to_have_text("Renamed from the console")
-    expect(page.locator(f"#thread-list li[data-thread-id='{thread_id}'] .thread-title")).to_have_text(
-        "Renamed from the console"
-    )
+    expect(
+        page.locator(f"#thread-list li[data-thread-id='{thread_id}'] .thread-title")
+    ).to_have_text("Renamed from the console")
     assert calls.thread(thread_id).json()["title"] == "Renamed from the console"
 
     page.locator("#delete-thread").click()

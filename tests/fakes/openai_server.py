@@ -209,7 +209,8 @@ class FakeOpenAIServer:
         return [
             request
             for request in list(self.requests)
-            if request.path.endswith(("/responses", "/chat/completions")) and not request.is_streamed
+            if request.path.endswith(("/responses", "/chat/completions"))
+            and not request.is_streamed
         ]
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
@@ -230,9 +231,7 @@ class FakeOpenAIServer:
         loop = asyncio.new_event_loop()
         self._loop = loop
         asyncio.set_event_loop(loop)
-        self._server = loop.run_until_complete(
-            asyncio.start_server(self._handle, "127.0.0.1", 0)
-        )
+        self._server = loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
         self.port = self._server.sockets[0].getsockname()[1]
         self._ready.set()
         try:
@@ -317,7 +316,9 @@ class _Exchange:
         try:
             path = self.request.path.split("?", 1)[0]
             if self.request.method == "GET" and path.endswith("/models"):
-                await self._json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+                await self._json(
+                    200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]}
+                )
             elif self.request.method != "POST":
                 await self._json(405, {"error": {"message": "method not allowed"}})
             elif reply.status != 200:
@@ -337,7 +338,9 @@ class _Exchange:
             self.gone.cancel()
 
     # -- plain responses -------------------------------------------------------------------
-    async def _json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    async def _json(
+        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
         payload = json.dumps(body).encode()
         extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         head = (
@@ -356,7 +359,11 @@ class _Exchange:
                 "code": None,
             }
         }
-        await self._json(reply.status, body, {"x-request-id": f"req_fake_{self.record.number}", "retry-after": "0"})
+        await self._json(
+            reply.status,
+            body,
+            {"x-request-id": f"req_fake_{self.record.number}", "retry-after": "0"},
+        )
 
     # -- streaming helpers -----------------------------------------------------------------
     async def _write(self, data: bytes) -> None:
@@ -495,7 +502,13 @@ class _Exchange:
                     ]
                 }
             )
-            await send({"tool_calls": [{"index": position, "function": {"arguments": call.arguments_json}}]})
+            await send(
+                {
+                    "tool_calls": [
+                        {"index": position, "function": {"arguments": call.arguments_json}}
+                    ]
+                }
+            )
         await send({}, "tool_calls" if reply.tool_calls else "stop")
         usage = {
             "id": completion_id,
@@ -503,7 +516,11 @@ class _Exchange:
             "created": int(time.time()),
             "model": model,
             "choices": [],
-            "usage": {"prompt_tokens": 10, "completion_tokens": len(tokens), "total_tokens": 10 + len(tokens)},
+            "usage": {
+                "prompt_tokens": 10,
+                "completion_tokens": len(tokens),
+                "total_tokens": 10 + len(tokens),
+            },
         }
         await self._chunk(b"data: " + json.dumps(usage).encode() + b"\n\n")
         await self._chunk(b"data: [DONE]\n\n")
@@ -551,11 +568,15 @@ class _Exchange:
             for index, token in enumerate(tokens):
                 if not await self._before_token(reply, index):
                     return
-                await self._event("response.output_text.delta", {**where, "delta": token, "logprobs": []})
+                await self._event(
+                    "response.output_text.delta", {**where, "delta": token, "logprobs": []}
+                )
             if not await self._before_token(reply, len(tokens)):
                 return
             done_part = {"type": "output_text", "text": reply.text, "annotations": []}
-            await self._event("response.output_text.done", {**where, "text": reply.text, "logprobs": []})
+            await self._event(
+                "response.output_text.done", {**where, "text": reply.text, "logprobs": []}
+            )
             await self._event("response.content_part.done", {**where, "part": done_part})
             message = {**message, "status": "completed", "content": [done_part]}
             await self._event("response.output_item.done", {"output_index": 0, "item": message})
@@ -574,8 +595,12 @@ class _Exchange:
             }
             await self._event("response.output_item.added", {"output_index": index, "item": item})
             where = {"item_id": item["id"], "output_index": index}
-            await self._event("response.function_call_arguments.delta", {**where, "delta": call.arguments_json})
-            await self._event("response.function_call_arguments.done", {**where, "arguments": call.arguments_json})
+            await self._event(
+                "response.function_call_arguments.delta", {**where, "delta": call.arguments_json}
+            )
+            await self._event(
+                "response.function_call_arguments.done", {**where, "arguments": call.arguments_json}
+            )
             item = {**item, "arguments": call.arguments_json, "status": "completed"}
             await self._event("response.output_item.done", {"output_index": index, "item": item})
             output.append(item)

@@ -56,7 +56,12 @@ def offline_settings(**overrides: object) -> Settings:
 
 
 def user_input(text: str, **extra: Any) -> dict[str, Any]:
-    return {"content": [{"type": "input_text", "text": text}], "attachments": [], "inference_options": {}, **extra}
+    return {
+        "content": [{"type": "input_text", "text": text}],
+        "attachments": [],
+        "inference_options": {},
+        **extra,
+    }
 
 
 @dataclass
@@ -101,24 +106,38 @@ class LiveApp:
 
     def post(self, body: dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
         return httpx.post(
-            f"{self.base_url}/chatkit", json=body, headers={**self.headers, **(headers or {})}, timeout=30
+            f"{self.base_url}/chatkit",
+            json=body,
+            headers={**self.headers, **(headers or {})},
+            timeout=30,
         )
 
     def stream(self, body: dict[str, Any], headers: dict[str, str] | None = None) -> Stream:
         response = self.post(body, headers)
         assert response.headers["content-type"].startswith("text/event-stream"), response.text
-        return Stream(sse_events(response.text), response.headers.get("x-request-id", ""), response.status_code)
+        return Stream(
+            sse_events(response.text),
+            response.headers.get("x-request-id", ""),
+            response.status_code,
+        )
 
     def create_thread(self, text: str, headers: dict[str, str] | None = None) -> Stream:
-        return self.stream({"type": "threads.create", "params": {"input": user_input(text)}}, headers)
+        return self.stream(
+            {"type": "threads.create", "params": {"input": user_input(text)}}, headers
+        )
 
     def add_message(self, thread_id: str, text: str) -> Stream:
         return self.stream(
-            {"type": "threads.add_user_message", "params": {"thread_id": thread_id, "input": user_input(text)}}
+            {
+                "type": "threads.add_user_message",
+                "params": {"thread_id": thread_id, "input": user_input(text)},
+            }
         )
 
     def items(self, thread_id: str) -> list[dict[str, Any]]:
-        response = self.post({"type": "items.list", "params": {"thread_id": thread_id, "limit": 100, "order": "asc"}})
+        response = self.post(
+            {"type": "items.list", "params": {"thread_id": thread_id, "limit": 100, "order": "asc"}}
+        )
         assert response.status_code == 200, response.text
         return list(json.loads(response.content)["data"])
 

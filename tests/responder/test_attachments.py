@@ -22,20 +22,31 @@ def tiny_png() -> bytes:
     """A valid 1x1 red PNG."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
     pixels = zlib.compress(b"\x00\xff\x00\x00")
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
 
 
 def upload(app: LiveApp, name: str, mime_type: str, data: bytes) -> str:
     """Two-phase upload through the real endpoints; returns the attachment id."""
-    created = app.post({"type": "attachments.create", "params": {"name": name, "size": len(data), "mime_type": mime_type}})
+    created = app.post(
+        {
+            "type": "attachments.create",
+            "params": {"name": name, "size": len(data), "mime_type": mime_type},
+        }
+    )
     assert created.status_code == 200, created.text
     attachment = json.loads(created.content)
     descriptor = attachment["upload_descriptor"]
-    uploaded = httpx.request(descriptor["method"], descriptor["url"], content=data, headers={"Content-Type": mime_type})
+    uploaded = httpx.request(
+        descriptor["method"], descriptor["url"], content=data, headers={"Content-Type": mime_type}
+    )
     assert uploaded.status_code < 300, uploaded.text
     return str(attachment["id"])
 
@@ -52,7 +63,10 @@ def test_image_text_and_other_files_reach_the_model(fake: FakeOpenAIServer, tmp_
             upload(app, "report.pdf", "application/pdf", b"%PDF-1.4 fake"),
         ]
         stream = app.stream(
-            {"type": "threads.create", "params": {"input": user_input("What is in these?", attachments=ids)}}
+            {
+                "type": "threads.create",
+                "params": {"input": user_input("What is in these?", attachments=ids)},
+            }
         )
 
     assert stream.assistant_text == "I see a red pixel and your notes."
@@ -66,7 +80,10 @@ def test_image_text_and_other_files_reach_the_model(fake: FakeOpenAIServer, tmp_
         "image_url": "data:image/png;base64," + base64.b64encode(png).decode(),
     }
     assert parts[2]["type"] == "input_text"
-    assert parts[2]["text"] == f'The user attached the file notes.txt (text/plain):\n<file name="notes.txt">\n{notes}\n</file>'
+    assert (
+        parts[2]["text"]
+        == f'The user attached the file notes.txt (text/plain):\n<file name="notes.txt">\n{notes}\n</file>'
+    )
     assert parts[3] == {
         "type": "input_text",
         "text": "The user attached the file report.pdf (application/pdf), 13 bytes. Its contents were not read: "
@@ -74,17 +91,26 @@ def test_image_text_and_other_files_reach_the_model(fake: FakeOpenAIServer, tmp_
     }
 
 
-def test_image_reaches_a_chat_completions_server_as_an_image_part(fake: FakeOpenAIServer, tmp_path: Path) -> None:
+def test_image_reaches_a_chat_completions_server_as_an_image_part(
+    fake: FakeOpenAIServer, tmp_path: Path
+) -> None:
     png = tiny_png()
     fake.enqueue(Reply(text="A pixel."))
     settings = model_settings("openai-compatible", fake, attachments=True, data_dir=tmp_path)
     with live_app(settings) as app:
         image_id = upload(app, "pixel.png", "image/png", png)
-        app.stream({"type": "threads.create", "params": {"input": user_input("Describe", attachments=[image_id])}})
+        app.stream(
+            {
+                "type": "threads.create",
+                "params": {"input": user_input("Describe", attachments=[image_id])},
+            }
+        )
 
     user_message = fake.model_requests[0].json()["messages"][-1]
     data_url = "data:image/png;base64," + base64.b64encode(png).decode()
-    assert {"type": "image_url", "image_url": {"url": data_url, "detail": "auto"}} in user_message["content"]
+    assert {"type": "image_url", "image_url": {"url": data_url, "detail": "auto"}} in user_message[
+        "content"
+    ]
 
 
 # -- the converter on its own --------------------------------------------------------------
@@ -137,13 +163,17 @@ async def test_binary_content_under_a_text_type_is_not_read() -> None:
 
     parts = await convert(converter, message_with(file("blob.json", "application/json")))
 
-    assert parts[1]["text"].startswith("The user attached the file blob.json (application/json), 3 bytes. Its contents were not read")
+    assert parts[1]["text"].startswith(
+        "The user attached the file blob.json (application/json), 3 bytes. Its contents were not read"
+    )
 
 
 @pytest.mark.parametrize("reader", [None, reader_of({})], ids=["no-reader", "missing-file"])
 async def test_unavailable_file_is_named_as_unavailable(reader: Any) -> None:
     converter = BackendThreadItemConverter(reader)
-    image = ImageAttachment(id="atc_gone", name="gone.png", mime_type="image/png", preview_url="http://127.0.0.1/p")
+    image = ImageAttachment(
+        id="atc_gone", name="gone.png", mime_type="image/png", preview_url="http://127.0.0.1/p"
+    )
 
     parts = await convert(converter, message_with(image))
 
@@ -161,4 +191,7 @@ async def test_a_failing_reader_does_not_end_the_reply() -> None:
 
     parts = await convert(converter, message_with(file("a.txt", "text/plain")))
 
-    assert parts[1]["text"] == "The user attached the file a.txt (text/plain), but it is no longer available."
+    assert (
+        parts[1]["text"]
+        == "The user attached the file a.txt (text/plain), but it is no longer available."
+    )

@@ -23,7 +23,9 @@ async def test_cancelled_reply_leaves_no_unretrieved_task_exception() -> None:
     loop.set_exception_handler(lambda _loop, context: reported.append(context))
     store = MemoryStore()
     await store.open()
-    server = BackendServer(store, responder=AgentResponder(offline_settings(offline_token_delay=0.01)))
+    server = BackendServer(
+        store, responder=AgentResponder(offline_settings(offline_token_delay=0.01))
+    )
     context = RequestContext(user_id="alice")
     tasks_before = asyncio.all_tasks()
     deltas: list[str] = []

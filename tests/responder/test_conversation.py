@@ -23,8 +23,12 @@ def chat_messages(request_body: dict[str, Any]) -> list[tuple[str, str]]:
     return pairs
 
 
-def test_three_turns_on_chat_completions_keep_three_distinct_replies(fake: FakeOpenAIServer) -> None:
-    fake.enqueue(Reply(text="First answer."), Reply(text="Second answer."), Reply(text="Third answer."))
+def test_three_turns_on_chat_completions_keep_three_distinct_replies(
+    fake: FakeOpenAIServer,
+) -> None:
+    fake.enqueue(
+        Reply(text="First answer."), Reply(text="Second answer."), Reply(text="Third answer.")
+    )
     with live_app(model_settings("openai-compatible", fake)) as app:
         first = app.create_thread("One")
         thread_id = first.thread_id
@@ -63,7 +67,9 @@ def test_every_delta_names_the_item_the_store_keeps(fake: FakeOpenAIServer) -> N
 
     added = [event["item"]["id"] for event in stream.of_type("thread.item.added")]
     updated = {event["item_id"] for event in stream.of_type("thread.item.updated")}
-    done = [event["item"]["id"] for event in stream.of_type("thread.item.done")][1:]  # [0] is the user's
+    done = [event["item"]["id"] for event in stream.of_type("thread.item.done")][
+        1:
+    ]  # [0] is the user's
     assert len(added) == 1 and updated == set(added) and done == added
 
 
@@ -74,7 +80,11 @@ def test_history_is_bounded_by_the_setting(fake: FakeOpenAIServer) -> None:
         app.add_message(thread_id, "U2")
         app.add_message(thread_id, "U3")
 
-    assert chat_messages(fake.model_requests[2].json())[1:] == [("user", "U2"), ("assistant", "A2"), ("user", "U3")]
+    assert chat_messages(fake.model_requests[2].json())[1:] == [
+        ("user", "U2"),
+        ("assistant", "A2"),
+        ("user", "U3"),
+    ]
 
 
 @pytest.mark.parametrize("kind", MODEL_KINDS)
@@ -102,7 +112,10 @@ def test_slow_title_falls_back_to_the_first_words(fake: FakeOpenAIServer) -> Non
     with live_app(model_settings("openai-compatible", fake, title_timeout=0.3)) as app:
         stream = app.create_thread("Explain how tides work on Earth, briefly")
 
-    assert stream.of_type("thread.updated")[-1]["thread"]["title"] == "Explain how tides work on Earth,"
+    assert (
+        stream.of_type("thread.updated")[-1]["thread"]["title"]
+        == "Explain how tides work on Earth,"
+    )
 
 
 def test_locale_reaches_the_model_as_context(fake: FakeOpenAIServer) -> None:
@@ -114,11 +127,15 @@ def test_locale_reaches_the_model_as_context(fake: FakeOpenAIServer) -> None:
     context = [text for role, text in messages if "Accept-Language" in text]
     assert len(context) == 1
     assert "de-DE" in context[0]
-    assert messages[0][0] == "system" and "de-DE" not in messages[0][1]  # the system prompt stays static
+    assert (
+        messages[0][0] == "system" and "de-DE" not in messages[0][1]
+    )  # the system prompt stays static
 
 
 @pytest.mark.parametrize("kind", MODEL_KINDS)
-def test_instructions_file_is_the_system_prompt(kind: str, fake: FakeOpenAIServer, tmp_path: Path) -> None:
+def test_instructions_file_is_the_system_prompt(
+    kind: str, fake: FakeOpenAIServer, tmp_path: Path
+) -> None:
     prompt = tmp_path / "prompt.md"
     prompt.write_text("You are Ada, a terse assistant.", encoding="utf-8")
     fake.enqueue(Reply(text="Ok."))
@@ -129,7 +146,10 @@ def test_instructions_file_is_the_system_prompt(kind: str, fake: FakeOpenAIServe
     if kind == "openai":
         assert body["instructions"] == "You are Ada, a terse assistant."
     else:
-        assert body["messages"][0] == {"role": "system", "content": "You are Ada, a terse assistant."}
+        assert body["messages"][0] == {
+            "role": "system",
+            "content": "You are Ada, a terse assistant.",
+        }
 
 
 @function_tool
@@ -139,9 +159,13 @@ def lookup_order(order_id: str) -> str:
 
 
 @pytest.mark.parametrize("kind", MODEL_KINDS)
-def test_server_tool_call_runs_and_its_result_goes_back_to_the_model(kind: str, fake: FakeOpenAIServer) -> None:
+def test_server_tool_call_runs_and_its_result_goes_back_to_the_model(
+    kind: str, fake: FakeOpenAIServer
+) -> None:
     fake.enqueue(
-        Reply(text="", tool_calls=(ToolCall("lookup_order", {"order_id": "A17"}, call_id="call_9"),)),
+        Reply(
+            text="", tool_calls=(ToolCall("lookup_order", {"order_id": "A17"}, call_id="call_9"),)
+        ),
         Reply(text="Your order shipped on May 2."),
     )
     with live_app(model_settings(kind, fake), tools=[lookup_order]) as app:
@@ -161,13 +185,19 @@ def test_feedback_is_stored(fake: FakeOpenAIServer) -> None:
         response = app.post(
             {
                 "type": "items.feedback",
-                "params": {"thread_id": stream.thread_id, "item_ids": [reply_id], "kind": "negative"},
+                "params": {
+                    "thread_id": stream.thread_id,
+                    "item_ids": [reply_id],
+                    "kind": "negative",
+                },
             }
         )
         feedback = _run(app.store.load_feedback(stream.thread_id, RequestContext(user_id="local")))
 
     assert response.status_code == 200
-    assert [(entry.item_ids, entry.kind, entry.user_id) for entry in feedback] == [([reply_id], "negative", "local")]
+    assert [(entry.item_ids, entry.kind, entry.user_id) for entry in feedback] == [
+        ([reply_id], "negative", "local")
+    ]
 
 
 def _run(awaitable: Any) -> Any:
@@ -192,7 +222,9 @@ def test_two_messages_in_one_reply_get_two_ids(fake: FakeOpenAIServer) -> None:
 def test_guardrail_tripwire_ends_the_reply_with_a_final_error() -> None:
     @input_guardrail
     async def no_secrets(ctx: Any, agent: Any, items: Any) -> GuardrailFunctionOutput:
-        return GuardrailFunctionOutput(output_info="secret", tripwire_triggered="password" in str(items))
+        return GuardrailFunctionOutput(
+            output_info="secret", tripwire_triggered="password" in str(items)
+        )
 
     agent = Agent(name="Guarded", input_guardrails=[no_secrets])
     with live_app(offline_settings(), agent=agent) as app:

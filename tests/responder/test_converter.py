@@ -42,9 +42,17 @@ def thread_items() -> list[Any]:
             id="m2",
             thread_id="t",
             created_at=at(1),
-            content=[AssistantMessageContent(text="Alpha costs 10."), AssistantMessageContent(text=" Cheap.")],
+            content=[
+                AssistantMessageContent(text="Alpha costs 10."),
+                AssistantMessageContent(text=" Cheap."),
+            ],
         ),
-        WidgetItem(id="m3", thread_id="t", created_at=at(2), widget=Card(children=[Text(value="Alpha: 10")])),
+        WidgetItem(
+            id="m3",
+            thread_id="t",
+            created_at=at(2),
+            widget=Card(children=[Text(value="Alpha: 10")]),
+        ),
         ClientToolCallItem(
             id="m4",
             thread_id="t",
@@ -56,7 +64,9 @@ def thread_items() -> list[Any]:
             output={"selected": "Alpha"},
         ),
         HiddenContextItem(id="m5", thread_id="t", created_at=at(4), content={"plan": "pro"}),
-        SDKHiddenContextItem(id="m6", thread_id="t", created_at=at(5), content="The user cancelled the stream."),
+        SDKHiddenContextItem(
+            id="m6", thread_id="t", created_at=at(5), content="The user cancelled the stream."
+        ),
         UserMessageItem(
             id="m7",
             thread_id="t",
@@ -85,13 +95,28 @@ async def test_every_item_kind_is_converted() -> None:
 
     assert converted[0]["content"][0] == {"type": "input_text", "text": "Compare @Alpha"}  # type: ignore[index,typeddict-item]
     assert any('@Alpha refers to: {"price": 10}' in text for text in texts)
-    assert {"type": "message", "role": "assistant", "content": "Alpha costs 10. Cheap."} in converted
+    assert {
+        "type": "message",
+        "role": "assistant",
+        "content": "Alpha costs 10. Cheap.",
+    } in converted
     assert any("graphical UI widget" in text and "Alpha: 10" in text for text in texts)
-    assert {"type": "function_call", "call_id": "call_7", "name": "get_selection", "arguments": '{"scope": "page"}'} in converted
-    assert {"type": "function_call_output", "call_id": "call_7", "output": '{"selected": "Alpha"}'} in converted
+    assert {
+        "type": "function_call",
+        "call_id": "call_7",
+        "name": "get_selection",
+        "arguments": '{"scope": "page"}',
+    } in converted
+    assert {
+        "type": "function_call_output",
+        "call_id": "call_7",
+        "output": '{"selected": "Alpha"}',
+    } in converted
     assert any('<HiddenContext>\n{"plan": "pro"}\n</HiddenContext>' in text for text in texts)
     assert any("The user cancelled the stream." in text for text in texts)
-    assert any("The user is referring to this in particular: \nAlpha costs 10." in text for text in texts)
+    assert any(
+        "The user is referring to this in particular: \nAlpha costs 10." in text for text in texts
+    )
 
 
 async def test_converted_history_is_accepted_by_chat_completions() -> None:
@@ -106,6 +131,8 @@ async def test_converted_history_is_accepted_by_chat_completions() -> None:
 
 
 async def test_empty_assistant_message_is_left_out() -> None:
-    empty = AssistantMessageItem(id="m", thread_id="t", created_at=START, content=[AssistantMessageContent(text=" ")])
+    empty = AssistantMessageItem(
+        id="m", thread_id="t", created_at=START, content=[AssistantMessageContent(text=" ")]
+    )
 
     assert await BackendThreadItemConverter().to_agent_input([empty]) == []

@@ -24,7 +24,9 @@ def test_client_disconnect_closes_the_model_connection_and_saves_partial_text(
             httpx.Client(timeout=10) as client,
             client.stream("POST", f"{app.base_url}/chatkit", json=body) as response,
         ):
-            lines = response.iter_lines()  # kept referenced: a dropped iterator closes the connection
+            lines = (
+                response.iter_lines()
+            )  # kept referenced: a dropped iterator closes the connection
             for line in lines:
                 if not line.startswith("data: "):
                     continue
@@ -45,7 +47,9 @@ def test_client_disconnect_closes_the_model_connection_and_saves_partial_text(
         assert model_connection.closed_by == "client"
         assert model_connection.closed_at is not None
         assert model_connection.closed_at - left_at < 1.0, model_connection.closed_at - left_at
-        print(f"model connection closed {model_connection.closed_at - left_at:.3f}s after the client left")
+        print(
+            f"model connection closed {model_connection.closed_at - left_at:.3f}s after the client left"
+        )
         items = _wait_for_saved_reply(app, thread_id)
 
     assert deltas == ["The ", "partial ", "answer "]

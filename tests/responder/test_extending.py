@@ -19,7 +19,9 @@ def python_blocks() -> list[str]:
 def tools_example() -> dict[str, Any]:
     """Execute the block marked ``<!-- example: tools -->`` and return its names."""
     text = DOC.read_text(encoding="utf-8")
-    block = text.split("<!-- example: tools -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    block = (
+        text.split("<!-- example: tools -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    )
     namespace: dict[str, Any] = {"__name__": "docs_example"}
     exec(compile(block, str(DOC), "exec"), namespace)
     return namespace
@@ -45,14 +47,21 @@ def test_progress_tool_streams_progress_then_the_answer(example_app: LiveApp) ->
         "Reading: tides",
         "Summarising: tides",
     ]
-    assert stream.assistant_text == "The tool `research` returned: three sources agree that tides are caused by the Moon"
+    assert (
+        stream.assistant_text
+        == "The tool `research` returned: three sources agree that tides are caused by the Moon"
+    )
 
 
 def test_widget_tool_adds_a_stored_widget(example_app: LiveApp) -> None:
     stream = example_app.create_thread('/tool show_weather {"city": "Lisbon"}')
     items = example_app.items(stream.thread_id)
 
-    widgets = [event["item"] for event in stream.of_type("thread.item.done") if event["item"]["type"] == "widget"]
+    widgets = [
+        event["item"]
+        for event in stream.of_type("thread.item.done")
+        if event["item"]["type"] == "widget"
+    ]
     assert len(widgets) == 1
     assert widgets[0]["copy_text"] == "Lisbon: 21 °C, sunny"
     assert widgets[0]["widget"]["children"][0]["value"] == "Lisbon: 21 °C, sunny"
@@ -62,10 +71,18 @@ def test_widget_tool_adds_a_stored_widget(example_app: LiveApp) -> None:
 
 def test_client_tool_waits_for_the_browser_then_continues(example_app: LiveApp) -> None:
     stream = example_app.create_thread("/tool get_selection {}")
-    calls = [event["item"] for event in stream.of_type("thread.item.done") if event["item"]["type"] == "client_tool_call"]
+    calls = [
+        event["item"]
+        for event in stream.of_type("thread.item.done")
+        if event["item"]["type"] == "client_tool_call"
+    ]
 
     assert len(calls) == 1
-    assert (calls[0]["name"], calls[0]["status"], calls[0]["arguments"]) == ("get_selection", "pending", {})
+    assert (calls[0]["name"], calls[0]["status"], calls[0]["arguments"]) == (
+        "get_selection",
+        "pending",
+        {},
+    )
     assert calls[0]["id"].startswith("tc_") and calls[0]["id"] != "__fake_id__"
     assert stream.assistant_text == ""  # the agent stopped for the browser
 
@@ -77,7 +94,9 @@ def test_client_tool_waits_for_the_browser_then_continues(example_app: LiveApp) 
     )
     items = example_app.items(stream.thread_id)
 
-    assert followup.assistant_text == "The tool `get_selection` returned: " + json.dumps({"text": "the selected words"})
+    assert followup.assistant_text == "The tool `get_selection` returned: " + json.dumps(
+        {"text": "the selected words"}
+    )
     assert [(item["type"], item.get("status")) for item in items] == [
         ("user_message", None),
         ("client_tool_call", "completed"),

@@ -64,10 +64,17 @@ def test_model_failure_ends_stream_with_user_safe_error(
         stream = app.create_thread("Hello")
 
     assert stream.status == 200
-    assert stream.error == {"type": "error", "code": "custom", "message": message, "allow_retry": allow_retry}
+    assert stream.error == {
+        "type": "error",
+        "code": "custom",
+        "message": message,
+        "allow_retry": allow_retry,
+    }
     assert stream.events[-1]["type"] in ("error", "thread.updated")
     assert "fake failure" not in str(stream.events)  # the upstream message stays in the log
-    failures = [record for record in responder_log.records if getattr(record, "failure", None) == code]
+    failures = [
+        record for record in responder_log.records if getattr(record, "failure", None) == code
+    ]
     assert len(failures) == 1
     assert failures[0].request_id == stream.request_id != ""  # type: ignore[attr-defined]
 
@@ -86,7 +93,11 @@ def test_unreachable_model_server_ends_stream_with_retryable_error(
         "message": "The assistant's model server could not be reached. Try again in a moment.",
         "allow_retry": True,
     }
-    assert [record.request_id for record in responder_log.records if getattr(record, "failure", None) == "unreachable"] == [  # type: ignore[attr-defined]
+    assert [
+        record.request_id
+        for record in responder_log.records
+        if getattr(record, "failure", None) == "unreachable"
+    ] == [  # type: ignore[attr-defined]
         stream.request_id
     ]
 
@@ -105,7 +116,12 @@ def test_model_silent_before_first_token_times_out(kind: str, fake: FakeOpenAISe
         # The stalled request to the model server was closed, not left open.
         assert fake.wait_until(lambda: not fake.model_requests[0].connection.is_open, timeout=2)
 
-    assert stream.error == {"type": "error", "code": "custom", "message": TIMEOUT_MESSAGE, "allow_retry": True}
+    assert stream.error == {
+        "type": "error",
+        "code": "custom",
+        "message": TIMEOUT_MESSAGE,
+        "allow_retry": True,
+    }
     assert 0.5 <= elapsed < 3.0
 
 
@@ -121,7 +137,12 @@ def test_model_stalling_between_tokens_times_out_and_keeps_partial_text(
         elapsed = time.monotonic() - started
         items = app.items(stream.thread_id)
 
-    assert stream.error == {"type": "error", "code": "custom", "message": TIMEOUT_MESSAGE, "allow_retry": True}
+    assert stream.error == {
+        "type": "error",
+        "code": "custom",
+        "message": TIMEOUT_MESSAGE,
+        "allow_retry": True,
+    }
     assert elapsed < 3.0
     assert stream.assistant_text == "Partial answer "
     assert [item["type"] for item in items] == ["user_message", "assistant_message"]
@@ -133,7 +154,9 @@ def test_failed_first_reply_still_titles_the_thread(fake: FakeOpenAIServer) -> N
     with live_app(model_settings("openai-compatible", fake)) as app:
         stream = app.create_thread("Plan a trip to Lisbon in May please")
 
-    assert stream.error["message"] == "The assistant's model server had an internal error. Try again."
+    assert (
+        stream.error["message"] == "The assistant's model server had an internal error. Try again."
+    )
     updated = stream.of_type("thread.updated")
     assert updated[-1]["thread"]["title"] == "Plan a trip to Lisbon in"
     assert fake.completion_requests == []  # no title call to a failing model

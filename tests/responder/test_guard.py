@@ -48,7 +48,11 @@ async def test_model_silent_before_its_first_token_raises_first_token_timeout() 
             types.append(event.type)
 
     assert raised.value.phase == "first token"
-    assert types == ["response.created", "response.output_item.added", "response.content_part.added"]
+    assert types == [
+        "response.created",
+        "response.output_item.added",
+        "response.content_part.added",
+    ]
     assert 0.09 <= time.monotonic() - started < 2.0  # the 0.1s bound, not the model's 3s
 
 
@@ -65,7 +69,9 @@ async def test_shorter_idle_bound_applies_as_soon_as_tokens_flow() -> None:
 
     assert "response.output_text.delta" in types
     assert raised.value.phase == "token"
-    assert 0.09 <= time.monotonic() - started < 2.0  # the 0.1s idle bound, not the 5s first-token one
+    assert (
+        0.09 <= time.monotonic() - started < 2.0
+    )  # the 0.1s idle bound, not the 5s first-token one
 
 
 async def test_cancelling_the_consumer_is_not_reported_as_a_timeout() -> None:

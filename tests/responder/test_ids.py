@@ -26,7 +26,10 @@ def rewriter() -> ItemIdRewriter:
 
 def message(text: str = "") -> AssistantMessageItem:
     return AssistantMessageItem(
-        id=FAKE, thread_id="t", created_at=datetime.now(), content=[AssistantMessageContent(text=text)]
+        id=FAKE,
+        thread_id="t",
+        created_at=datetime.now(),
+        content=[AssistantMessageContent(text=text)],
     )
 
 

@@ -34,10 +34,15 @@ async def test_openai_model_uses_the_responses_api() -> None:
 
 
 async def test_openai_compatible_model_uses_chat_completions_at_the_base_url() -> None:
-    settings = Settings(model="openai-compatible:llama3.1", model_base_url="http://127.0.0.1:11434/v1")
+    settings = Settings(
+        model="openai-compatible:llama3.1", model_base_url="http://127.0.0.1:11434/v1"
+    )
     responder = AgentResponder(settings)
 
-    assert responder.describe() == "openai-compatible:llama3.1 at http://127.0.0.1:11434/v1 (Chat Completions)"
+    assert (
+        responder.describe()
+        == "openai-compatible:llama3.1 at http://127.0.0.1:11434/v1 (Chat Completions)"
+    )
     assert isinstance(responder.model, TimeoutModel)
     assert isinstance(responder.model.inner, OpenAIChatCompletionsModel)
     assert responder.client is not None

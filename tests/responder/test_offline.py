@@ -20,7 +20,11 @@ def add(a: int, b: int) -> int:
 async def run(agent: Agent[Any], text: str) -> tuple[str, list[str]]:
     """Run the agent streamed; return its final text and the raw event types."""
     result = Runner.run_streamed(agent, [{"role": "user", "content": text}], run_config=RUN_CONFIG)
-    kinds = [event.data.type async for event in result.stream_events() if event.type == "raw_response_event"]
+    kinds = [
+        event.data.type
+        async for event in result.stream_events()
+        if event.type == "raw_response_event"
+    ]
     return str(result.final_output), kinds
 
 
@@ -72,7 +76,10 @@ async def test_unknown_tool_is_named_with_the_available_ones() -> None:
 
     text, _ = await run(agent, "/tool subtract {}")
 
-    assert text == "There is no tool named `subtract`. To call a tool, type `/tool <name> {json arguments}`; tools: `add`."
+    assert (
+        text
+        == "There is no tool named `subtract`. To call a tool, type `/tool <name> {json arguments}`; tools: `add`."
+    )
 
 
 async def test_context_messages_are_not_taken_for_the_user_text() -> None:

@@ -21,7 +21,9 @@ def test_offline_reply_streams_token_by_token_and_titles_the_thread() -> None:
     ]
     assert len(deltas) > 20
     assert "".join(deltas) == stream.assistant_text
-    assert stream.assistant_text.startswith("You wrote: “Hello there, what can you do for me today?”.")
+    assert stream.assistant_text.startswith(
+        "You wrote: “Hello there, what can you do for me today?”."
+    )
     assert "offline model" in stream.assistant_text
     assert stream.of_type("thread.updated")[-1]["thread"]["title"] == "Hello there, what can you do"
     assert [item["type"] for item in items] == ["user_message", "assistant_message"]
@@ -53,7 +55,9 @@ def test_serve_on_a_fresh_machine_answers_through_the_offline_model(tmp_path: Pa
         process.terminate()
         output = process.communicate(timeout=15)[0]
 
-    stream = Stream(sse_events(response.text), response.headers.get("x-request-id", ""), response.status_code)
+    stream = Stream(
+        sse_events(response.text), response.headers.get("x-request-id", ""), response.status_code
+    )
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
     assert stream.of_type("thread.created")

@@ -19,7 +19,10 @@ AUDIO = b"\x1aE\xdf\xa3fake-webm-bytes"
 def transcribe_body() -> dict[str, object]:
     return {
         "type": "input.transcribe",
-        "params": {"audio_base64": base64.b64encode(AUDIO).decode(), "mime_type": "audio/webm;codecs=opus"},
+        "params": {
+            "audio_base64": base64.b64encode(AUDIO).decode(),
+            "mime_type": "audio/webm;codecs=opus",
+        },
     }
 
 
@@ -40,7 +43,9 @@ def test_transcription_goes_to_the_audio_api(fake: FakeOpenAIServer) -> None:
     assert b'name="language"\r\n\r\nde' in request.body
 
 
-def test_transcription_without_a_model_answers_501_saying_what_to_set(fake: FakeOpenAIServer) -> None:
+def test_transcription_without_a_model_answers_501_saying_what_to_set(
+    fake: FakeOpenAIServer,
+) -> None:
     with live_app(model_settings("openai", fake)) as app:
         response = app.post(transcribe_body())
 
@@ -72,11 +77,15 @@ async def test_failing_transcription_service_is_a_503(fake: FakeOpenAIServer) ->
     try:
         with pytest.raises(ServiceUnavailableError) as caught:
             await transcriber.transcribe(
-                AudioInput(data=AUDIO, mime_type="audio/ogg"), RequestContext(user_id="u", request_id="r1")
+                AudioInput(data=AUDIO, mime_type="audio/ogg"),
+                RequestContext(user_id="u", request_id="r1"),
             )
     finally:
         await transcriber.aclose()
 
     assert caught.value.status == 503
-    assert caught.value.message == "transcription failed: The assistant's model server had an internal error. Try again."
+    assert (
+        caught.value.message
+        == "transcription failed: The assistant's model server had an internal error. Try again."
+    )
     assert b'filename="audio.ogg"' in fake.requests_to("/audio/transcriptions")[0].body

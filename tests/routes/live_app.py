@@ -37,10 +37,15 @@ def serve(settings: Settings, **kwargs: Any) -> Iterator[tuple[str, FastAPI]]:
 
 def add_message_body(thread_id: str, text: str = HINT) -> dict[str, Any]:
     body = create_body(text)
-    return {"type": "threads.add_user_message", "params": {"thread_id": thread_id, **body["params"]}}
+    return {
+        "type": "threads.add_user_message",
+        "params": {"thread_id": thread_id, **body["params"]},
+    }
 
 
-def post(base_url: str, body: dict[str, Any] | bytes | str, path: str = "/chatkit", **kwargs: Any) -> httpx.Response:
+def post(
+    base_url: str, body: dict[str, Any] | bytes | str, path: str = "/chatkit", **kwargs: Any
+) -> httpx.Response:
     """POST a ChatKit request (a dict is sent as JSON bytes, without a content type, like curl -d)."""
     content = json.dumps(body).encode() if isinstance(body, dict) else body
     return httpx.post(base_url + path, content=content, timeout=30, **kwargs)

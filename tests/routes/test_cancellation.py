@@ -43,7 +43,10 @@ async def _read_until_deltas(response: httpx.Response, count: int) -> tuple[str,
         if event["type"] == "thread.created":
             thread_id = event["thread"]["id"]
         update = event.get("update", {})
-        if event["type"] == "thread.item.updated" and update.get("type") == "assistant_message.content_part.text_delta":
+        if (
+            event["type"] == "thread.item.updated"
+            and update.get("type") == "assistant_message.content_part.text_delta"
+        ):
             received += update["delta"]
             deltas += 1
             if deltas == count:
@@ -52,12 +55,16 @@ async def _read_until_deltas(response: httpx.Response, count: int) -> tuple[str,
 
 
 async def _items(client: httpx.AsyncClient, thread_id: str) -> list[dict[str, Any]]:
-    response = await client.post("/chatkit", json={"type": "items.list", "params": {"thread_id": thread_id, "order": "asc"}})
+    response = await client.post(
+        "/chatkit", json={"type": "items.list", "params": {"thread_id": thread_id, "order": "asc"}}
+    )
     assert response.status_code == 200, response.text
     return response.json()["data"]  # type: ignore[no-any-return]
 
 
-async def _wait_for_assistant(client: httpx.AsyncClient, thread_id: str, within: float = 10.0) -> list[dict[str, Any]]:
+async def _wait_for_assistant(
+    client: httpx.AsyncClient, thread_id: str, within: float = 10.0
+) -> list[dict[str, Any]]:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         items = await _items(client, thread_id)
@@ -74,7 +81,9 @@ async def test_disconnect_mid_stream_saves_the_partial_reply(tmp_path: Path) -> 
     settings = make_settings(tmp_path / "live", attachments=False, offline_token_delay=TOKEN_DELAY)
     with serve(settings) as (base_url, _):
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
-            async with client.stream("POST", "/chatkit", content=json.dumps(create_body(PROMPT))) as response:
+            async with client.stream(
+                "POST", "/chatkit", content=json.dumps(create_body(PROMPT))
+            ) as response:
                 assert response.status_code == 200
                 thread_id, received = await _read_until_deltas(response, 3)
             # Leaving the block closed the connection mid-stream.
@@ -116,7 +125,9 @@ async def test_disconnect_mid_stream_saves_the_partial_reply(tmp_path: Path) -> 
     store = open_store(settings.resolved_database_url)
     await store.open()
     try:
-        page = await store.load_thread_items(thread_id, None, 50, "asc", RequestContext(user_id=LOCAL_USER))
+        page = await store.load_thread_items(
+            thread_id, None, 50, "asc", RequestContext(user_id=LOCAL_USER)
+        )
     finally:
         await store.close()
     kinds = [type(item) for item in page.data]

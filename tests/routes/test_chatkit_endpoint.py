@@ -79,7 +79,11 @@ def test_items_feedback_answers_an_empty_object(base_url: str) -> None:
     thread_id, events = create_thread(base_url)
     item_id = events[1]["item"]["id"]
     response = post(
-        base_url, {"type": "items.feedback", "params": {"thread_id": thread_id, "item_ids": [item_id], "kind": "positive"}}
+        base_url,
+        {
+            "type": "items.feedback",
+            "params": {"thread_id": thread_id, "item_ids": [item_id], "kind": "positive"},
+        },
     )
     assert response.status_code == 200
     assert response.json() == {}
@@ -123,13 +127,19 @@ def test_missing_type_is_422_listing_the_types(base_url: str) -> None:
 
 def test_unknown_type_is_422_naming_it(base_url: str) -> None:
     error = error_of(post(base_url, {"type": "threads.explode", "params": {}}), 422)
-    assert error["message"] == f"type: unknown request type 'threads.explode'; expected one of: {EXPECTED_TYPES}"
+    assert (
+        error["message"]
+        == f"type: unknown request type 'threads.explode'; expected one of: {EXPECTED_TYPES}"
+    )
 
 
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"type": "threads.get_by_id"}, "invalid threads.get_by_id request: params: Field required"),
+        (
+            {"type": "threads.get_by_id"},
+            "invalid threads.get_by_id request: params: Field required",
+        ),
         (
             {"type": "threads.get_by_id", "params": {}},
             "invalid threads.get_by_id request: params.thread_id: Field required",
@@ -147,7 +157,10 @@ def test_unknown_type_is_422_naming_it(base_url: str) -> None:
             "invalid threads.list request: params.order: Input should be 'asc' or 'desc'",
         ),
         (
-            {"type": "threads.create", "params": {"input": {"attachments": [], "inference_options": {}}}},
+            {
+                "type": "threads.create",
+                "params": {"input": {"attachments": [], "inference_options": {}}},
+            },
             "invalid threads.create request: params.input.content: Field required",
         ),
         (
@@ -164,12 +177,17 @@ def test_unknown_type_is_422_naming_it(base_url: str) -> None:
             "invalid threads.create request: params.input.content.0: Input tag 'input_video' found using 'type' does not match any of the expected tags: 'input_text', 'input_tag'",
         ),
         (
-            {"type": "items.feedback", "params": {"thread_id": "t", "item_ids": ["i"], "kind": "meh"}},
+            {
+                "type": "items.feedback",
+                "params": {"thread_id": "t", "item_ids": ["i"], "kind": "meh"},
+            },
             "invalid items.feedback request: params.kind: Input should be 'positive' or 'negative'",
         ),
     ],
 )
-def test_invalid_params_are_422_naming_the_field_path(base_url: str, body: dict[str, object], message: str) -> None:
+def test_invalid_params_are_422_naming_the_field_path(
+    base_url: str, body: dict[str, object], message: str
+) -> None:
     error = error_of(post(base_url, body), 422)
     assert error["code"] == "invalid_request"
     assert error["message"] == message
@@ -182,7 +200,10 @@ def test_page_limit_out_of_range_is_422(base_url: str, limit: int) -> None:
         {"type": "items.list", "params": {"thread_id": "thr_any", "limit": limit}},
     ):
         error = error_of(post(base_url, body), 422)
-        assert error["message"] == f"invalid {body['type']} request: params.limit: must be between 1 and 1000"
+        assert (
+            error["message"]
+            == f"invalid {body['type']} request: params.limit: must be between 1 and 1000"
+        )
 
 
 def test_page_limit_zero_means_the_default_page(base_url: str) -> None:
@@ -193,14 +214,18 @@ def test_page_limit_zero_means_the_default_page(base_url: str) -> None:
 def test_many_invalid_fields_are_listed_up_to_five(base_url: str) -> None:
     params = {"thread_id": 1, "item_ids": [1, 2, 3, 4, 5, 6], "kind": "meh"}
     error = error_of(post(base_url, {"type": "items.feedback", "params": params}), 422)
-    assert error["message"].startswith("invalid items.feedback request: params.thread_id: Input should be a valid string; ")
+    assert error["message"].startswith(
+        "invalid items.feedback request: params.thread_id: Input should be a valid string; "
+    )
     assert error["message"].count("Input should be") == 5
     assert error["message"].endswith("(and 3 more)")
 
 
 # -- 404: references that do not exist, before any stream starts ------------------------------
 def test_get_of_a_missing_thread_is_404(base_url: str) -> None:
-    error = error_of(post(base_url, {"type": "threads.get_by_id", "params": {"thread_id": "thr_missing"}}), 404)
+    error = error_of(
+        post(base_url, {"type": "threads.get_by_id", "params": {"thread_id": "thr_missing"}}), 404
+    )
     assert error["code"] == "not_found"
     assert "thr_missing" in error["message"]
 
@@ -225,7 +250,10 @@ def test_add_user_message_to_a_missing_thread_is_404_before_the_stream(base_url:
 
 def test_retry_after_a_missing_item_is_404_before_the_stream(base_url: str) -> None:
     thread_id, _ = create_thread(base_url)
-    body = {"type": "threads.retry_after_item", "params": {"thread_id": thread_id, "item_id": "msg_missing"}}
+    body = {
+        "type": "threads.retry_after_item",
+        "params": {"thread_id": thread_id, "item_id": "msg_missing"},
+    }
     error = error_of(post(base_url, body), 404)
     assert error["message"] == f"item 'msg_missing' not found in thread '{thread_id}'"
 
@@ -237,7 +265,10 @@ def test_retry_after_an_assistant_message_is_422(base_url: str) -> None:
         for event in events
         if event["type"] == "thread.item.done" and event["item"]["type"] == "assistant_message"
     )
-    body = {"type": "threads.retry_after_item", "params": {"thread_id": thread_id, "item_id": assistant_id}}
+    body = {
+        "type": "threads.retry_after_item",
+        "params": {"thread_id": thread_id, "item_id": assistant_id},
+    }
     error = error_of(post(base_url, body), 422)
     assert error["message"] == f"params.item_id: item {assistant_id!r} is not a user message"
 
@@ -245,13 +276,19 @@ def test_retry_after_an_assistant_message_is_422(base_url: str) -> None:
 def test_retry_after_a_user_message_streams_a_new_reply(base_url: str) -> None:
     thread_id, events = create_thread(base_url)
     user_id = events[1]["item"]["id"]
-    body = {"type": "threads.retry_after_item", "params": {"thread_id": thread_id, "item_id": user_id}}
+    body = {
+        "type": "threads.retry_after_item",
+        "params": {"thread_id": thread_id, "item_id": user_id},
+    }
     assert assistant_text(events_of(post(base_url, body)))
 
 
 def test_client_tool_output_without_a_pending_call_is_409(base_url: str) -> None:
     thread_id, _ = create_thread(base_url)
-    body = {"type": "threads.add_client_tool_output", "params": {"thread_id": thread_id, "result": {"ok": True}}}
+    body = {
+        "type": "threads.add_client_tool_output",
+        "params": {"thread_id": thread_id, "result": {"ok": True}},
+    }
     error = error_of(post(base_url, body), 409)
     assert error["message"] == f"thread {thread_id!r} has no pending client tool call"
 
@@ -259,7 +296,11 @@ def test_client_tool_output_without_a_pending_call_is_409(base_url: str) -> None
 def test_custom_action_on_a_missing_thread_is_404(base_url: str) -> None:
     body = {
         "type": "threads.custom_action",
-        "params": {"thread_id": "thr_missing", "item_id": None, "action": {"type": "x", "payload": {}}},
+        "params": {
+            "thread_id": "thr_missing",
+            "item_id": None,
+            "action": {"type": "x", "payload": {}},
+        },
     }
     assert error_of(post(base_url, body), 404)["message"] == "thread 'thr_missing' not found"
 
@@ -274,7 +315,10 @@ def test_create_with_an_unknown_attachment_is_404_and_leaves_no_thread(base_url:
 
 # -- 501: features not configured --------------------------------------------------------------
 def test_attachments_create_without_an_attachment_store_is_501(base_url: str) -> None:
-    body = {"type": "attachments.create", "params": {"name": "a.txt", "size": 3, "mime_type": "text/plain"}}
+    body = {
+        "type": "attachments.create",
+        "params": {"name": "a.txt", "size": 3, "mime_type": "text/plain"},
+    }
     error = error_of(post(base_url, body), 501)
     assert error == {**error, "code": "not_configured", "message": ATTACHMENTS_NOT_CONFIGURED}
 
@@ -285,15 +329,24 @@ def test_attachments_delete_without_an_attachment_store_is_501(base_url: str) ->
 
 
 def test_transcription_without_a_model_is_501(base_url: str) -> None:
-    body = {"type": "input.transcribe", "params": {"audio_base64": "AAAA", "mime_type": "audio/webm"}}
+    body = {
+        "type": "input.transcribe",
+        "params": {"audio_base64": "AAAA", "mime_type": "audio/webm"},
+    }
     error = error_of(post(base_url, body), 501)
     assert error == {**error, "code": "not_configured", "message": TRANSCRIPTION_NOT_CONFIGURED}
 
 
 def test_transcription_of_invalid_base64_is_422(base_url: str) -> None:
-    body = {"type": "input.transcribe", "params": {"audio_base64": "not base64!", "mime_type": "audio/webm"}}
+    body = {
+        "type": "input.transcribe",
+        "params": {"audio_base64": "not base64!", "mime_type": "audio/webm"},
+    }
     error = error_of(post(base_url, body), 422)
-    assert error["message"] == "invalid input.transcribe request: params.audio_base64: not valid base64"
+    assert (
+        error["message"]
+        == "invalid input.transcribe request: params.audio_base64: not valid base64"
+    )
 
 
 # -- 413 and 405 -----------------------------------------------------------------------------------
@@ -301,7 +354,10 @@ def test_body_over_the_limit_is_413(base_url: str) -> None:
     body = create_body("x" * 5000)
     error = error_of(post(base_url, body), 413)
     assert error["code"] == "payload_too_large"
-    assert error["message"] == "request body is larger than the limit of 4096 bytes (CHATKIT_MAX_BODY_BYTES)"
+    assert (
+        error["message"]
+        == "request body is larger than the limit of 4096 bytes (CHATKIT_MAX_BODY_BYTES)"
+    )
 
 
 def test_chunked_body_over_the_limit_is_413(base_url: str) -> None:
@@ -360,7 +416,7 @@ HOSTILE_BODIES: list[bytes] = [
     b'{"a":' * 600 + b"1" + b"}" * 600,
     b'{"type": "threads.list", "params": {}, "type": "threads.explode"}',
     b"\x00\x01\x02",
-    "{\"type\": \"threads.list\", \"params\": {\"order\": \"désc\"}}".encode(),
+    '{"type": "threads.list", "params": {"order": "désc"}}'.encode(),
 ]
 
 
@@ -386,9 +442,17 @@ def test_hostile_headers_never_cause_a_500(base_url: str) -> None:
 
 
 # -- the default app, attachments on -------------------------------------------------------------------
-def test_with_attachments_on_an_unknown_attachment_is_still_404_and_leaves_no_thread(tmp_path: Path) -> None:
+def test_with_attachments_on_an_unknown_attachment_is_still_404_and_leaves_no_thread(
+    tmp_path: Path,
+) -> None:
     with serve(make_settings(tmp_path)) as (url, _):
-        created = post(url, {"type": "attachments.create", "params": {"name": "a.txt", "size": 3, "mime_type": "text/plain"}})
+        created = post(
+            url,
+            {
+                "type": "attachments.create",
+                "params": {"name": "a.txt", "size": 3, "mime_type": "text/plain"},
+            },
+        )
         assert created.status_code == 200, created.text
         assert created.headers["content-type"] == "application/json"
         assert created.json()["id"].startswith("atc_")

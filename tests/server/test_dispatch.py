@@ -64,9 +64,17 @@ def test_every_request_type_parses() -> None:
 @pytest.mark.parametrize(
     ("body", "error", "message"),
     [
-        (b"{", InvalidJSONError, "body is not valid JSON: EOF while parsing an object at line 1 column 1"),
+        (
+            b"{",
+            InvalidJSONError,
+            "body is not valid JSON: EOF while parsing an object at line 1 column 1",
+        ),
         (b"[1]", InvalidRequestError, "body must be a JSON object with a 'type' field"),
-        (b'{"type": "threads.list", "params": []}', InvalidRequestError, "invalid threads.list request: params: Input should be an object"),
+        (
+            b'{"type": "threads.list", "params": []}',
+            InvalidRequestError,
+            "invalid threads.list request: params: Input should be an object",
+        ),
     ],
 )
 def test_parse_errors_are_ours(body: bytes, error: type[Exception], message: str) -> None:
@@ -77,7 +85,9 @@ def test_parse_errors_are_ours(body: bytes, error: type[Exception], message: str
 
 
 async def test_create_streams_sdk_events_as_sse_bytes(server: BackendServer) -> None:
-    result = await Dispatcher(server).handle(parse_request(json.dumps(create_body()).encode()), ALICE)
+    result = await Dispatcher(server).handle(
+        parse_request(json.dumps(create_body()).encode()), ALICE
+    )
     assert result.operation == "threads.create"
     assert result.stream is not None and result.json == b""
     chunks = [chunk async for chunk in result.stream()]
@@ -123,7 +133,9 @@ async def test_another_users_thread_is_not_found_before_the_stream(server: Backe
 
 
 async def test_non_streaming_requests_answer_json_bytes(server: BackendServer) -> None:
-    result = await Dispatcher(server).handle(parse_request(b'{"type": "threads.list", "params": {}}'), ALICE)
+    result = await Dispatcher(server).handle(
+        parse_request(b'{"type": "threads.list", "params": {}}'), ALICE
+    )
     assert result.stream is None
     assert json.loads(result.json) == {"data": [], "has_more": False}
 
@@ -132,7 +144,11 @@ async def test_thread_list_is_byte_for_byte_the_sdks_answer(server: BackendServe
     """The dispatcher's fast ``threads.list`` writes exactly what the SDK's handler writes."""
     rows = [
         ThreadMetadata(id="thr_a", created_at=datetime(2025, 1, 1, 12, 0, 0)),
-        ThreadMetadata(id="thr_b", title="Crème brûlée \"quoted\" \u2028", created_at=datetime(2025, 1, 2, tzinfo=UTC)),
+        ThreadMetadata(
+            id="thr_b",
+            title='Crème brûlée "quoted" \u2028',
+            created_at=datetime(2025, 1, 2, tzinfo=UTC),
+        ),
         ThreadMetadata(
             id="thr_c",
             title="Locked",
@@ -140,8 +156,15 @@ async def test_thread_list_is_byte_for_byte_the_sdks_answer(server: BackendServe
             status=LockedStatus(reason="archived"),
             metadata={"secret": "integration-only"},
         ),
-        ThreadMetadata(id="thr_d", created_at=datetime(2025, 1, 4), status=ClosedStatus(), allowed_image_domains=["a.example"]),
-        ThreadMetadata(id="thr_é", title="", created_at=datetime(2025, 1, 5), status=LockedStatus()),
+        ThreadMetadata(
+            id="thr_d",
+            created_at=datetime(2025, 1, 4),
+            status=ClosedStatus(),
+            allowed_image_domains=["a.example"],
+        ),
+        ThreadMetadata(
+            id="thr_é", title="", created_at=datetime(2025, 1, 5), status=LockedStatus()
+        ),
     ]
     for row in rows:
         await server.store.save_thread(row, ALICE)
@@ -159,7 +182,9 @@ async def test_thread_list_is_byte_for_byte_the_sdks_answer(server: BackendServe
         assert ours == await server._process_non_streaming(request, ALICE), body  # type: ignore[arg-type]
     assert b"integration-only" not in ours
     empty = parse_request(b'{"type": "threads.list", "params": {}}')
-    assert (await dispatcher.handle(empty, BOB)).json == await server._process_non_streaming(empty, BOB)  # type: ignore[arg-type]
+    assert (await dispatcher.handle(empty, BOB)).json == await server._process_non_streaming(
+        empty, BOB
+    )  # type: ignore[arg-type]
 
 
 # -- no TypeAdapter is built per request -------------------------------------------------------
@@ -183,13 +208,25 @@ def test_no_type_adapter_is_built_per_request(tmp_path: Path, adapter_count: lis
         adapter_count.clear()
         for _ in range(25):
             assert post(base_url, {"type": "threads.list", "params": {}}).status_code == 200
-            assert post(base_url, {"type": "items.list", "params": {"thread_id": thread_id}}).status_code == 200
-            assert post(base_url, {"type": "threads.get_by_id", "params": {"thread_id": thread_id}}).status_code == 200
+            assert (
+                post(
+                    base_url, {"type": "items.list", "params": {"thread_id": thread_id}}
+                ).status_code
+                == 200
+            )
+            assert (
+                post(
+                    base_url, {"type": "threads.get_by_id", "params": {"thread_id": thread_id}}
+                ).status_code
+                == 200
+            )
         assert post(base_url, {"type": "nope"}).status_code == 422
         assert adapter_count == []
 
 
-async def test_the_sdk_process_builds_an_adapter_per_call(server: BackendServer, adapter_count: list[object]) -> None:
+async def test_the_sdk_process_builds_an_adapter_per_call(
+    server: BackendServer, adapter_count: list[object]
+) -> None:
     """The control for the test above: the counter sees the SDK's per-call adapter."""
     for _ in range(3):
         await server.process(b'{"type": "threads.list", "params": {}}', ALICE)

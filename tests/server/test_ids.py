@@ -50,14 +50,20 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         ),
     ],
 )
-def test_ids_with_nul_characters_are_invalid(base_url: str, body: dict[str, object], message: str) -> None:
+def test_ids_with_nul_characters_are_invalid(
+    base_url: str, body: dict[str, object], message: str
+) -> None:
     assert error_of(post(base_url, body), 422)["message"] == message
 
 
 def test_feedback_on_too_many_items_is_invalid(base_url: str) -> None:
     body = {
         "type": "items.feedback",
-        "params": {"thread_id": "thr_x", "item_ids": [f"msg_{i}" for i in range(1001)], "kind": "positive"},
+        "params": {
+            "thread_id": "thr_x",
+            "item_ids": [f"msg_{i}" for i in range(1001)],
+            "kind": "positive",
+        },
     }
     assert error_of(post(base_url, body), 422)["message"] == (
         "invalid items.feedback request: params.item_ids: at most 1000 ids"
@@ -68,7 +74,11 @@ def test_text_with_a_nul_character_is_still_a_message(base_url: str, tmp_path: P
     body = {
         "type": "threads.create",
         "params": {
-            "input": {"content": [{"type": "input_text", "text": f"a{NUL}b"}], "attachments": [], "inference_options": {}}
+            "input": {
+                "content": [{"type": "input_text", "text": f"a{NUL}b"}],
+                "attachments": [],
+                "inference_options": {},
+            }
         },
     }
     response = post(base_url, body)

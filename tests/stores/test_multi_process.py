@@ -15,7 +15,9 @@ from tests.support.live import free_port, run_cli, run_serve, sse_events
 START_TIMEOUT = 90.0
 
 
-def serve(database_url: str, log: Path) -> AbstractContextManager[tuple[str, subprocess.Popen[str]]]:
+def serve(
+    database_url: str, log: Path
+) -> AbstractContextManager[tuple[str, subprocess.Popen[str]]]:
     """Start ``serve`` on a free port (output to ``log``) until healthy; yields (base URL, process)."""
     env = {
         "CHATKIT_DATABASE_URL": database_url,

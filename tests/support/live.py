@@ -55,7 +55,9 @@ def stop(process: subprocess.Popen[Any]) -> None:
             process.wait()
 
 
-def wait_until_healthy(base_url: str, timeout: float = 20.0, process: subprocess.Popen[Any] | None = None) -> None:
+def wait_until_healthy(
+    base_url: str, timeout: float = 20.0, process: subprocess.Popen[Any] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:

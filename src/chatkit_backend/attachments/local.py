@@ -255,7 +255,10 @@ class LocalAttachmentStore(AttachmentStore[RequestContext]):
             uploaded = attachment.model_copy(
                 update={
                     "upload_descriptor": None,
-                    "metadata": {**(attachment.metadata or {}), **self._upload_facts(user_id, temp)},
+                    "metadata": {
+                        **(attachment.metadata or {}),
+                        **self._upload_facts(user_id, temp),
+                    },
                 }
             )
         return await self._save_uploaded(uploaded, context)
@@ -346,7 +349,9 @@ class LocalAttachmentStore(AttachmentStore[RequestContext]):
                 ) from None
             raise UploadTokenError("upload token is invalid") from None
 
-    def upload_context(self, token: str, attachment_id: str, *, request_id: str = "") -> RequestContext:
+    def upload_context(
+        self, token: str, attachment_id: str, *, request_id: str = ""
+    ) -> RequestContext:
         """The owner's context for an upload sent without credentials.
 
         The signed token is the credential, as with a presigned storage URL: browsers
@@ -385,9 +390,13 @@ class LocalAttachmentStore(AttachmentStore[RequestContext]):
             return
         found = sniff_image(head)
         if found is None:
-            raise UnsupportedMediaTypeError(f"file is declared as {mime_type} but its bytes are not an image")
+            raise UnsupportedMediaTypeError(
+                f"file is declared as {mime_type} but its bytes are not an image"
+            )
         if found != mime_type:
-            raise UnsupportedMediaTypeError(f"file is declared as {mime_type} but its bytes are {found}")
+            raise UnsupportedMediaTypeError(
+                f"file is declared as {mime_type} but its bytes are {found}"
+            )
 
     @staticmethod
     def _declared_type(part: PartInfo) -> str:
@@ -480,7 +489,9 @@ class LocalAttachmentStore(AttachmentStore[RequestContext]):
             removed.append(attachment_id)
         temp_files = await asyncio.to_thread(self._prune_temp, created_before.timestamp())
         if removed or temp_files:
-            logger.info("pruned %d stale attachments and %d partial uploads", len(removed), temp_files)
+            logger.info(
+                "pruned %d stale attachments and %d partial uploads", len(removed), temp_files
+            )
         return PruneResult(attachments=removed, temp_files=temp_files)
 
     def _prune_temp(self, cutoff: float) -> int:

@@ -13,7 +13,9 @@ from chatkit_backend.stores.base import BackendStore
 logger = logging.getLogger("chatkit_backend.attachments")
 
 
-async def prune(settings: Settings, store: BackendStore, older_than: float | None = None) -> PruneResult:
+async def prune(
+    settings: Settings, store: BackendStore, older_than: float | None = None
+) -> PruneResult:
     """Prune stale uploads older than ``older_than`` seconds (default ``CHATKIT_ATTACHMENT_TTL``)."""
     ttl = settings.attachment_ttl if older_than is None else older_than
     attachments = attachment_store_from_settings(settings, store)

@@ -91,6 +91,7 @@ class TempUpload:
 
     async def commit(self, destination: Path) -> bool:
         """Flush and publish the file at ``destination``; False if something is already there."""
+
         def publish() -> bool:
             assert self._handle is not None
             os.fsync(self._handle)
@@ -124,7 +125,9 @@ def is_multipart(content_type: str | None) -> bool:
     return (content_type or "").split(";", 1)[0].strip().lower() == "multipart/form-data"
 
 
-async def receive_raw(body: AsyncIterator[bytes], content_type: str | None, sink: TempUpload) -> PartInfo:
+async def receive_raw(
+    body: AsyncIterator[bytes], content_type: str | None, sink: TempUpload
+) -> PartInfo:
     """Write a raw request body to ``sink``."""
     async for chunk in body:
         await sink.write(chunk)

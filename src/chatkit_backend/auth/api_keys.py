@@ -36,14 +36,19 @@ def parse_keys(data: Any, variable: str = "CHATKIT_API_KEYS") -> dict[str, str]:
         if not isinstance(key, str) or not key or any(c.isspace() or ord(c) < 32 for c in key):
             raise ValueError(f"key #{number} is empty or holds whitespace")
         if not isinstance(user_id, str):
-            raise ValueError(f"key #{number} maps to {type(user_id).__name__}, not a user id string")
+            raise ValueError(
+                f"key #{number} maps to {type(user_id).__name__}, not a user id string"
+            )
         problem = id_problem(user_id)
         if problem:
             raise ValueError(f"the user id of key #{number} {problem}")
         if len(key) < SHORT_KEY_LENGTH:
             logger.warning(
                 "%s: key #%d of user %r is shorter than %d characters and easy to guess",
-                variable, number, user_id, SHORT_KEY_LENGTH,
+                variable,
+                number,
+                user_id,
+                SHORT_KEY_LENGTH,
             )
     return dict(data)
 
@@ -67,9 +72,13 @@ class ApiKeyAuth:
         except ValueError as exc:
             raise SettingsError(f"CHATKIT_API_KEYS: {exc}") from None
         self._static: KeyTable = [(_digest(key), user) for key, user in static.items()]
-        self._file = WatchedFile(keys_file, _parse_file, "CHATKIT_API_KEYS_FILE") if keys_file else None
+        self._file = (
+            WatchedFile(keys_file, _parse_file, "CHATKIT_API_KEYS_FILE") if keys_file else None
+        )
         if not self._table():
-            raise SettingsError("CHATKIT_AUTH=api-key needs at least one key in CHATKIT_API_KEYS(_FILE)")
+            raise SettingsError(
+                "CHATKIT_AUTH=api-key needs at least one key in CHATKIT_API_KEYS(_FILE)"
+            )
 
     def _table(self) -> KeyTable:
         file_table = self._file.current() if self._file else []

@@ -51,7 +51,9 @@ def context_builder(
             identity = await auth.authenticate(request)
         except UnauthorizedError as exc:
             client = request.client.host if request.client else "-"
-            logger.info("401 for %s %s from %s: %s", request.method, request.url.path, client, exc.message)
+            logger.info(
+                "401 for %s %s from %s: %s", request.method, request.url.path, client, exc.message
+            )
             raise
         context = RequestContext(
             user_id=identity.user_id,

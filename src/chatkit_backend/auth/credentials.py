@@ -17,7 +17,9 @@ def bearer_token(request: Request, *, hint: str) -> str | None:
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer":
         shown = scheme if scheme.isascii() and scheme.isalnum() and len(scheme) <= 20 else "?"
-        raise invalid(f"unsupported authorization scheme {shown!r}: {hint}", error="invalid_request")
+        raise invalid(
+            f"unsupported authorization scheme {shown!r}: {hint}", error="invalid_request"
+        )
     token = token.strip()
     if not token:
         raise invalid(f"empty bearer token: {hint}", error="invalid_request")
@@ -29,6 +31,8 @@ def missing(message: str, scheme: str = "Bearer") -> UnauthorizedError:
     return UnauthorizedError(message, scheme=challenge(scheme))
 
 
-def invalid(message: str, *, error: str = "invalid_token", scheme: str = "Bearer") -> UnauthorizedError:
+def invalid(
+    message: str, *, error: str = "invalid_token", scheme: str = "Bearer"
+) -> UnauthorizedError:
     """401 for credentials that were sent but do not hold."""
     return UnauthorizedError(message, scheme=challenge(scheme, error, message))

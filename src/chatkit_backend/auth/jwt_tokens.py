@@ -123,7 +123,9 @@ class JwtAuth:
     def __init__(self, settings: Settings) -> None:
         accepted = frozenset(settings.jwt_algorithms)
         if not accepted or any(name.lower() == "none" for name in accepted):
-            raise SettingsError("CHATKIT_JWT_ALGORITHMS: must list signing algorithms; 'none' is never accepted")
+            raise SettingsError(
+                "CHATKIT_JWT_ALGORITHMS: must list signing algorithms; 'none' is never accepted"
+            )
         unknown = sorted(accepted - set(ALGORITHMS))
         if unknown:
             raise SettingsError(
@@ -139,7 +141,9 @@ class JwtAuth:
         self._jwks: WatchedFile[list[VerificationKey]] | None = None
         if settings.jwt_jwks_file:
             self._jwks = WatchedFile(
-                settings.jwt_jwks_file, lambda text: load_jwks(text, accepted), "CHATKIT_JWT_JWKS_FILE"
+                settings.jwt_jwks_file,
+                lambda text: load_jwks(text, accepted),
+                "CHATKIT_JWT_JWKS_FILE",
             )
         if not self._keys and self._jwks is None:
             raise SettingsError(
@@ -194,8 +198,14 @@ class JwtAuth:
         if not isinstance(algorithm, str) or algorithm.lower() == "none":
             raise invalid("unsigned tokens (alg: none) are not accepted")
         if algorithm not in self.accepted:
-            shown = algorithm if algorithm.isascii() and algorithm.isalnum() and len(algorithm) <= 10 else "?"
-            raise invalid(f"token algorithm {shown!r} is not accepted; expected one of {sorted(self.accepted)}")
+            shown = (
+                algorithm
+                if algorithm.isascii() and algorithm.isalnum() and len(algorithm) <= 10
+                else "?"
+            )
+            raise invalid(
+                f"token algorithm {shown!r} is not accepted; expected one of {sorted(self.accepted)}"
+            )
         return algorithm, header.get("kid")
 
     def verify(self, token: str) -> dict[str, Any]:

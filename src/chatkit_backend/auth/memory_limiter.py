@@ -59,7 +59,11 @@ class InProcessLimiter:
         if now - self._swept < self.window:
             return
         self._swept = now
-        for key in [key for key, times in self._requests.items() if not times or times[-1] <= now - self.window]:
+        for key in [
+            key
+            for key, times in self._requests.items()
+            if not times or times[-1] <= now - self.window
+        ]:
             del self._requests[key]
 
     async def acquire_stream(self, context: Any) -> Release:

@@ -20,7 +20,9 @@ def authenticator_from_settings(settings: Settings) -> Authenticator:
     if mode == "jwt":
         return JwtAuth(settings)
     if mode == "header":
-        return TrustedHeaderAuth(settings.user_header, settings.trusted_proxies, settings.tenant_header)
+        return TrustedHeaderAuth(
+            settings.user_header, settings.trusted_proxies, settings.tenant_header
+        )
     assert_never(mode)
 
 

@@ -50,12 +50,16 @@ class TrustedHeaderAuth:
 
     mode = "header"
 
-    def __init__(self, user_header: str, trusted_proxies: Iterable[str], tenant_header: str | None = None) -> None:
+    def __init__(
+        self, user_header: str, trusted_proxies: Iterable[str], tenant_header: str | None = None
+    ) -> None:
         self.user_header = user_header
         self.tenant_header = tenant_header
         self.networks = parse_networks(trusted_proxies)
         if not self.networks:
-            raise SettingsError("CHATKIT_AUTH=header needs at least one address in CHATKIT_TRUSTED_PROXIES")
+            raise SettingsError(
+                "CHATKIT_AUTH=header needs at least one address in CHATKIT_TRUSTED_PROXIES"
+            )
 
     def is_trusted(self, address: Address | None) -> bool:
         return address is not None and any(address in network for network in self.networks)
@@ -63,7 +67,9 @@ class TrustedHeaderAuth:
     def _header_id(self, request: Request, name: str) -> str:
         value = request.headers.get(name)
         if value is None:
-            raise missing(f"missing credentials: the {name} header was not set by the proxy", scheme=SCHEME)
+            raise missing(
+                f"missing credentials: the {name} header was not set by the proxy", scheme=SCHEME
+            )
         value = value.strip()
         problem = id_problem(value)
         if problem:

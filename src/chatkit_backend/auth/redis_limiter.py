@@ -43,7 +43,9 @@ local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 
 # KEYS[1]: the user's request log. ARGV: limit, window (ms), a unique member.
 # Returns {1, 0} when let in, {0, milliseconds until a request leaves the window} when not.
-REQUEST_SCRIPT = _NOW_MS + """
+REQUEST_SCRIPT = (
+    _NOW_MS
+    + """
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
@@ -55,9 +57,12 @@ end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {0, tonumber(oldest[2]) + window - now}
 """
+)
 
 # KEYS[1]: the user's open slots. ARGV: limit, slot ttl (ms), the slot id. Returns 1 or 0.
-ACQUIRE_SCRIPT = _NOW_MS + """
+ACQUIRE_SCRIPT = (
+    _NOW_MS
+    + """
 local limit = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -68,9 +73,12 @@ redis.call('ZADD', KEYS[1], now + ttl, ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ttl)
 return 1
 """
+)
 
 # KEYS[1]: the user's open slots. ARGV: slot ttl (ms), the slot id. Renews a slot still held.
-RENEW_SCRIPT = _NOW_MS + """
+RENEW_SCRIPT = (
+    _NOW_MS
+    + """
 local ttl = tonumber(ARGV[1])
 if redis.call('ZSCORE', KEYS[1], ARGV[2]) then
   redis.call('ZADD', KEYS[1], now + ttl, ARGV[2])
@@ -79,6 +87,7 @@ if redis.call('ZSCORE', KEYS[1], ARGV[2]) then
 end
 return 0
 """
+)
 
 
 class RedisLimiter:
@@ -100,7 +109,9 @@ class RedisLimiter:
         self.prefix = prefix
         self.window_ms = max(1, round(window * 1000))
         self.slot_ttl_ms = max(1, round(slot_ttl * 1000))
-        self.redis = aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        self.redis = aioredis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
         self._request = self.redis.register_script(REQUEST_SCRIPT)
         self._acquire = self.redis.register_script(ACQUIRE_SCRIPT)
         self._renew = self.redis.register_script(RENEW_SCRIPT)

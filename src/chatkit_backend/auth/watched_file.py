@@ -47,5 +47,7 @@ class WatchedFile(Generic[T]):
                 self._value = self.parse(self.path.read_text(encoding="utf-8"))
                 logger.info("reloaded %s (%s)", self.path, self.variable)
             except (OSError, ValueError) as exc:
-                logger.error("kept the previous %s: %s does not load: %s", self.variable, self.path, exc)
+                logger.error(
+                    "kept the previous %s: %s does not load: %s", self.variable, self.path, exc
+                )
         return self._value

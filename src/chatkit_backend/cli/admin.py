@@ -21,8 +21,12 @@ from chatkit_backend.settings import Settings, SettingsError, load_settings
 from chatkit_backend.stores import BackendStore, OwnedThread, store_from_settings
 from chatkit_backend.stores.base import as_utc
 
-DATABASE_URL_HELP = "Store URL. Default: CHATKIT_DATABASE_URL, else the SQLite file in the data folder."
-DATA_DIR_HELP = "Data folder (CHATKIT_DATA_DIR): the default SQLite file and attachments live there."
+DATABASE_URL_HELP = (
+    "Store URL. Default: CHATKIT_DATABASE_URL, else the SQLite file in the data folder."
+)
+DATA_DIR_HELP = (
+    "Data folder (CHATKIT_DATA_DIR): the default SQLite file and attachments live there."
+)
 BATCH = 200
 
 DatabaseUrlOption = typer.Option(None, "--database-url", help=DATABASE_URL_HELP)
@@ -63,7 +67,10 @@ def attachment_files(settings: Settings, store: BackendStore) -> Any:
 
 
 async def owned_threads(
-    store: BackendStore, user_id: str | None, created_before: datetime | None = None, batch: int = BATCH
+    store: BackendStore,
+    user_id: str | None,
+    created_before: datetime | None = None,
+    batch: int = BATCH,
 ) -> AsyncIterator[list[OwnedThread]]:
     """Every thread (of one user, or all), newest first, in batches.
 
@@ -92,7 +99,9 @@ async def owned_threads(
         limit = batch
 
 
-async def thread_items(store: BackendStore, thread_id: str, context: RequestContext) -> list[ThreadItem]:
+async def thread_items(
+    store: BackendStore, thread_id: str, context: RequestContext
+) -> list[ThreadItem]:
     """Every item of a thread, oldest first."""
     items: list[ThreadItem] = []
     after: str | None = None

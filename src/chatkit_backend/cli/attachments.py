@@ -12,6 +12,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
+
 @app.command("prune")
 def prune(
     older_than: str | None = typer.Option(
@@ -28,9 +29,16 @@ def prune(
         settings = load_settings()
     except SettingsError as exc:
         fail(str(exc))
-    seconds = settings.attachment_ttl if older_than is None else parse_seconds(older_than, bare_seconds=True)
+    seconds = (
+        settings.attachment_ttl
+        if older_than is None
+        else parse_seconds(older_than, bare_seconds=True)
+    )
     if seconds is None:
-        fail(f"--older-than: {older_than!r} is not a duration: use seconds, or a number with s, m, h or d", code=2)
+        fail(
+            f"--older-than: {older_than!r} is not a duration: use seconds, or a number with s, m, h or d",
+            code=2,
+        )
     result = run(_prune(settings, seconds))
     if as_json:
         print_json(

@@ -55,11 +55,15 @@ def chat(
     api_key: str | None = typer.Option(
         None, "--api-key", envvar="CHATKIT_API_KEY", help="API key, sent as a bearer token."
     ),
-    thread: str | None = typer.Option(None, "--thread", help="Continue this thread instead of starting one."),
+    thread: str | None = typer.Option(
+        None, "--thread", help="Continue this thread instead of starting one."
+    ),
     message: str | None = typer.Option(
         None, "-m", "--message", help="Send one message, print the reply and exit (for scripts)."
     ),
-    timeout: float = typer.Option(120.0, "--timeout", min=1.0, help="Seconds to wait for the server."),
+    timeout: float = typer.Option(
+        120.0, "--timeout", min=1.0, help="Seconds to wait for the server."
+    ),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP + " With -m: thread_id and text."),
 ) -> None:
     """Chat with a ChatKit backend in the terminal, or send one message with -m."""
@@ -120,7 +124,9 @@ class Session:
 def _interactive(client: ChatKitClient, thread_id: str | None) -> None:
     out = stdout_console()
     session = Session(client, out, thread_id)
-    out.print(f"[bold]chatkit-backend chat[/] — {escape(client.endpoint)}. Type /help for commands.")
+    out.print(
+        f"[bold]chatkit-backend chat[/] — {escape(client.endpoint)}. Type /help for commands."
+    )
     with asyncio.Runner() as runner:
         try:
             if thread_id:
@@ -169,9 +175,11 @@ def _command(session: Session, runner: asyncio.Runner, line: str) -> bool:
         "/thread": lambda: session.out.print(session.thread_id or "(no thread yet)"),
         "/threads": lambda: runner.run(_threads(session)),
         "/history": lambda: runner.run(_history(session)),
-        "/switch": lambda: runner.run(_switch(session, argument))
-        if argument
-        else session.out.print("usage: /switch <thread id>"),
+        "/switch": lambda: (
+            runner.run(_switch(session, argument))
+            if argument
+            else session.out.print("usage: /switch <thread id>")
+        ),
     }
     if name in ("/quit", "/exit"):
         return False
@@ -221,7 +229,9 @@ async def _turn(session: Session, text: str) -> None:
         out.print(f"[bold cyan]assistant>[/] {escape(reply.text)}")
 
 
-async def _tap(events: AsyncIterator[ThreadStreamEvent], session: Session) -> AsyncIterator[ThreadStreamEvent]:
+async def _tap(
+    events: AsyncIterator[ThreadStreamEvent], session: Session
+) -> AsyncIterator[ThreadStreamEvent]:
     """Pass events through: note a new thread at once (so Ctrl-C keeps it), show progress and notices."""
     out = session.out
     try:
@@ -232,7 +242,9 @@ async def _tap(events: AsyncIterator[ThreadStreamEvent], session: Session) -> As
             elif isinstance(event, ProgressUpdateEvent):
                 out.print(f"[dim]… {escape(event.text)}[/]")
             elif isinstance(event, NoticeEvent):
-                out.print(f"[yellow]{escape(event.title or event.level)}:[/] {escape(event.message)}")
+                out.print(
+                    f"[yellow]{escape(event.title or event.level)}:[/] {escape(event.message)}"
+                )
             yield event  # collect() raises an ErrorEvent as StreamError
     finally:
         aclose = getattr(events, "aclose", None)
@@ -248,7 +260,12 @@ async def _threads(session: Session) -> None:
     table = Table("", "id", "title", "created", box=None, pad_edge=False)
     for thread in page.data:
         marker = "*" if thread.id == session.thread_id else ""
-        table.add_row(marker, thread.id, escape(thread.title or "(untitled)"), thread.created_at.strftime("%Y-%m-%d %H:%M"))
+        table.add_row(
+            marker,
+            thread.id,
+            escape(thread.title or "(untitled)"),
+            thread.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
     session.out.print(table)
     if page.has_more:
         session.out.print("[dim](showing the 20 newest)[/]")
@@ -266,7 +283,9 @@ async def _history(session: Session) -> None:
         return
     after: str | None = None
     while True:
-        page = await session.client.list_items(session.thread_id, limit=100, after=after, order="asc")
+        page = await session.client.list_items(
+            session.thread_id, limit=100, after=after, order="asc"
+        )
         for item in page.data:
             line = describe_item(item)
             if line:
@@ -279,7 +298,9 @@ async def _history(session: Session) -> None:
 def item_text(item: ThreadItem) -> str:
     """The plain text of a user or assistant message (empty for other items)."""
     if isinstance(item, UserMessageItem):
-        return "".join(part.text for part in item.content if isinstance(part, UserMessageTextContent))
+        return "".join(
+            part.text for part in item.content if isinstance(part, UserMessageTextContent)
+        )
     if isinstance(item, AssistantMessageItem):
         return "".join(part.text for part in item.content)
     return ""
@@ -297,4 +318,3 @@ def describe_item(item: ThreadItem) -> str:
     if isinstance(item, WidgetItem):
         return "[dim](widget)[/]"
     return ""
-

@@ -52,7 +52,9 @@ def doctor(
         "(none when only --url is given).",
         show_default=False,
     ),
-    url: str | None = typer.Option(None, "--url", help="Also check a running server at this base URL."),
+    url: str | None = typer.Option(
+        None, "--url", help="Also check a running server at this base URL."
+    ),
     path: str = typer.Option("/chatkit", "--path", help="Path of the ChatKit endpoint."),
     api_key: str | None = typer.Option(
         None, "--api-key", envvar="CHATKIT_API_KEY", help="API key for the --url checks."
@@ -60,13 +62,19 @@ def doctor(
     origin: str = typer.Option(
         "http://localhost:3000", "--origin", help="Browser origin of the --url preflight."
     ),
-    no_model: bool = typer.Option(False, "--no-model", help="Skip the model probe (no request to the model)."),
+    no_model: bool = typer.Option(
+        False, "--no-model", help="Skip the model probe (no request to the model)."
+    ),
     app_dir: Path | None = typer.Option(
         None, "--app-dir", help="Folder to import the target from. Default: the current folder."
     ),
-    timeout: float = typer.Option(20.0, "--timeout", min=0.1, help="Seconds allowed for each network check."),
+    timeout: float = typer.Option(
+        20.0, "--timeout", min=0.1, help="Seconds allowed for each network check."
+    ),
     strict: bool = typer.Option(False, "--strict", help="Exit non-zero on warnings too."),
-    verbose: bool = typer.Option(False, "-v", "--verbose", help="Show details (route list) of passing checks."),
+    verbose: bool = typer.Option(
+        False, "-v", "--verbose", help="Show details (route list) of passing checks."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Check that an app imports, routes and CORS are right, the store and model answer."""
@@ -132,7 +140,9 @@ async def _run(
             else:
                 await step("the model", lambda: _one(check_model(app, seconds)))
     if url:
-        await step("the live endpoint", lambda: _one(check_threads_list(url, path, api_key, seconds)))
+        await step(
+            "the live endpoint", lambda: _one(check_threads_list(url, path, api_key, seconds))
+        )
         await step("the preflight", lambda: _one(check_preflight(url, path, origin, seconds)))
     return findings
 
@@ -172,7 +182,11 @@ def _render(target: str | None, url: str | None, findings: list[Finding], verbos
         grid.add_column(no_wrap=True)
         grid.add_column(overflow="fold")
         for finding in findings:
-            grid.add_row(MARKS[finding.status], f"[bold]{finding.check}[/]", "\n".join(_lines(finding, verbose)))
+            grid.add_row(
+                MARKS[finding.status],
+                f"[bold]{finding.check}[/]",
+                "\n".join(_lines(finding, verbose)),
+            )
         out.print(grid)
     else:
         for finding in findings:

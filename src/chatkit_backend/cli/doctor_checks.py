@@ -37,8 +37,8 @@ SPECIAL_NAMES = frozenset(
 PROBE_PROMPT = "Reply with the single word: ok"
 ANSWER_EVENTS = frozenset({"response.output_text.delta", "response.completed"})
 CORS_EXAMPLE = (
-    "app.add_middleware(CORSMiddleware, allow_origins=[\"http://localhost:3000\", "
-    "\"http://127.0.0.1:3000\"], allow_credentials=True, allow_methods=[\"*\"], allow_headers=[\"*\"])"
+    'app.add_middleware(CORSMiddleware, allow_origins=["http://localhost:3000", '
+    '"http://127.0.0.1:3000"], allow_credentials=True, allow_methods=["*"], allow_headers=["*"])'
 )
 
 
@@ -77,7 +77,9 @@ def load_app(target: str, app_dir: Path | None = None) -> LoadedApp:
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:
-        return LoadedApp(None, _raised("import", f"importing {module_name} failed", exc, _import_fix(exc)))
+        return LoadedApp(
+            None, _raised("import", f"importing {module_name} failed", exc, _import_fix(exc))
+        )
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -91,7 +93,9 @@ def load_app(target: str, app_dir: Path | None = None) -> LoadedApp:
         try:
             obj = obj()
         except Exception as exc:
-            fix = "the factory must build the app with no arguments, as `uvicorn --factory` calls it"
+            fix = (
+                "the factory must build the app with no arguments, as `uvicorn --factory` calls it"
+            )
             if not isinstance(exc, TypeError):
                 fix = "fix the error above; it is what `serve` would hit on start"
             return LoadedApp(None, _raised("import", f"calling {target}() failed", exc, fix))
@@ -178,10 +182,18 @@ def app_routes(app: Starlette) -> list[RouteInfo]:
 
     iter_route_contexts = getattr(fastapi.routing, "iter_route_contexts", None)
     if iter_route_contexts is None:  # older FastAPI flattens included routers into app.routes
-        pairs = [(getattr(route, "path", None), getattr(route, "methods", None), route) for route in app.routes]
+        pairs = [
+            (getattr(route, "path", None), getattr(route, "methods", None), route)
+            for route in app.routes
+        ]
     else:
-        pairs = [(ctx.path, ctx.methods, ctx.original_route) for ctx in iter_route_contexts(app.routes)]
-    return [RouteInfo(str(path or ""), frozenset(methods or ()), route) for path, methods, route in pairs]
+        pairs = [
+            (ctx.path, ctx.methods, ctx.original_route) for ctx in iter_route_contexts(app.routes)
+        ]
+    return [
+        RouteInfo(str(path or ""), frozenset(methods or ()), route)
+        for path, methods, route in pairs
+    ]
 
 
 def check_routes(app: Starlette, path: str) -> Finding:
@@ -190,7 +202,12 @@ def check_routes(app: Starlette, path: str) -> Finding:
     listing = "\n".join(route.describe() for route in routes)
     for route in routes:
         if route.path == path and "POST" in route.methods:
-            return Finding("routes", "ok", f"{_plural(len(routes), 'route')}; POST {path} is there", details=listing)
+            return Finding(
+                "routes",
+                "ok",
+                f"{_plural(len(routes), 'route')}; POST {path} is there",
+                details=listing,
+            )
     return Finding(
         "routes",
         "problem",
@@ -296,7 +313,9 @@ def _parameter_finding(misread: MisreadParameter) -> Finding:
             "`if TYPE_CHECKING:`, import it normally"
         )
     else:
-        fix = "annotate it with the class itself, imported at run time: `from fastapi import Request`"
+        fix = (
+            "annotate it with the class itself, imported at run time: `from fastapi import Request`"
+        )
     endpoint = call is getattr(info.route, "endpoint", None)
     where = "" if endpoint else f" (in dependency {getattr(call, '__qualname__', call)})"
     return Finding(
@@ -370,7 +389,11 @@ def check_cors(app: Starlette) -> list[Finding]:
                 )
             )
     if not findings:
-        shown = ", ".join(origins) or (f"regex {options['allow_origin_regex']!r}" if options.get("allow_origin_regex") else "no origins")
+        shown = ", ".join(origins) or (
+            f"regex {options['allow_origin_regex']!r}"
+            if options.get("allow_origin_regex")
+            else "no origins"
+        )
         findings.append(Finding("cors", "ok", f"CORS allows {shown}"))
     return findings
 
@@ -402,10 +425,14 @@ async def check_store(app: Starlette, seconds: float) -> Finding:
     store = getattr(app.state, "store", None)
     if store is None:
         return Finding(
-            "store", "skipped", "the app has no app.state.store (only chatkit-backend apps expose it)"
+            "store",
+            "skipped",
+            "the app has no app.state.store (only chatkit-backend apps expose it)",
         )
     if not isinstance(store, BackendStore):
-        return Finding("store", "skipped", f"app.state.store is a {type(store).__name__}, not a BackendStore")
+        return Finding(
+            "store", "skipped", f"app.state.store is a {type(store).__name__}, not a BackendStore"
+        )
     try:
         if isinstance(store, SQLStore):
             return await _check_sql_store(store, seconds)
@@ -433,7 +460,11 @@ async def _check_sql_store(store: Any, seconds: float) -> Finding:
     path = sqlite_file(store.url) if store.kind == "sqlite" else None
     if path is not None and not path.exists():
         if store.auto_upgrade:
-            return Finding("store", "ok", f"{where}: the file does not exist yet; `serve` creates and migrates it")
+            return Finding(
+                "store",
+                "ok",
+                f"{where}: the file does not exist yet; `serve` creates and migrates it",
+            )
         return Finding(
             "store",
             "problem",
@@ -457,7 +488,9 @@ async def _check_sql_store(store: Any, seconds: float) -> Finding:
         )
     if store.auto_upgrade:
         return Finding(
-            "store", "ok", f"{where} answers; schema at {revision or 'none'}, `serve` migrates it to {needed} on start"
+            "store",
+            "ok",
+            f"{where} answers; schema at {revision or 'none'}, `serve` migrates it to {needed} on start",
         )
     message = f"{where}: schema at {revision or 'none'}, this version needs {needed}"
     try:
@@ -497,7 +530,9 @@ async def check_model(app: Starlette, seconds: float) -> Finding:
     responder = getattr(app.state, "responder", None)
     if responder is None:
         return Finding(
-            "model", "skipped", "the app has no app.state.responder (only chatkit-backend's default server has one)"
+            "model",
+            "skipped",
+            "the app has no app.state.responder (only chatkit-backend's default server has one)",
         )
     try:
         return await _probe(responder, seconds)

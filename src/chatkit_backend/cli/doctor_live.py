@@ -48,7 +48,9 @@ async def check_threads_list(url: str, path: str, api_key: str | None, seconds: 
                 fix="the server log has the details under the request id",
             )
     more = "+" if page.has_more else ""
-    return Finding("live", "ok", f"POST {endpoint} answered threads.list ({len(page.data)}{more} threads)")
+    return Finding(
+        "live", "ok", f"POST {endpoint} answered threads.list ({len(page.data)}{more} threads)"
+    )
 
 
 async def check_preflight(url: str, path: str, origin: str, seconds: float) -> Finding:
@@ -71,7 +73,9 @@ async def check_preflight(url: str, path: str, origin: str, seconds: float) -> F
         )
     allowed = response.headers.get("access-control-allow-origin")
     if response.status_code < 300 and allowed in (origin, "*"):
-        return Finding("preflight", "ok", f"OPTIONS {endpoint} from {origin} allowed ({response.status_code})")
+        return Finding(
+            "preflight", "ok", f"OPTIONS {endpoint} from {origin} allowed ({response.status_code})"
+        )
     if response.status_code == 405:
         return Finding(
             "preflight",

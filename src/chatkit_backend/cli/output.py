@@ -74,7 +74,9 @@ def print_json(value: Any) -> None:
 
 def print_json_line(value: Any) -> None:
     """One compact JSON line on stdout (for JSON-lines output)."""
-    sys.stdout.write(json.dumps(to_jsonable(value), ensure_ascii=False, separators=(",", ":")) + "\n")
+    sys.stdout.write(
+        json.dumps(to_jsonable(value), ensure_ascii=False, separators=(",", ":")) + "\n"
+    )
 
 
 def shows_progress(as_json: bool) -> bool:

@@ -40,7 +40,9 @@ def parse_duration(text: str) -> timedelta:
     """``30d``, ``12h``, ``15m``, ``90s``, ``2w`` or a sum such as ``1d12h``; above zero."""
     seconds = parse_seconds(text)
     if seconds is None:
-        raise ValueError(f"{text!r} is not a duration: use a number and a unit, e.g. 30d, 12h, 15m, 90s")
+        raise ValueError(
+            f"{text!r} is not a duration: use a number and a unit, e.g. 30d, 12h, 15m, 90s"
+        )
     if seconds <= 0:
         raise ValueError(f"{text!r} is zero: give a duration above 0")
     return timedelta(seconds=seconds)
@@ -72,10 +74,17 @@ class PruneReport:
 
 def prune(
     older_than: str = typer.Option(
-        ..., "--older-than", callback=_duration_option, help="Age cutoff: 30d, 12h, 15m, 90s, 2w, or sums like 1d12h."
+        ...,
+        "--older-than",
+        callback=_duration_option,
+        help="Age cutoff: 30d, 12h, 15m, 90s, 2w, or sums like 1d12h.",
     ),
-    user: str | None = typer.Option(None, "--user", "-u", help="Only this user's threads (unsent uploads are kept)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be deleted; delete nothing."),
+    user: str | None = typer.Option(
+        None, "--user", "-u", help="Only this user's threads (unsent uploads are kept)."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show what would be deleted; delete nothing."
+    ),
     database_url: str | None = DatabaseUrlOption,
     data_dir: Path | None = DataDirOption,
     as_json: bool = JsonOption,
@@ -101,7 +110,9 @@ def prune(
     _render(report, older_than)
 
 
-async def _prune(settings: Settings, cutoff: datetime, user: str | None, dry_run: bool, steps: Steps) -> PruneReport:
+async def _prune(
+    settings: Settings, cutoff: datetime, user: str | None, dry_run: bool, steps: Steps
+) -> PruneReport:
     report = PruneReport(cutoff=cutoff, dry_run=dry_run)
     async with opened_store(settings) as store:
         files = attachment_files(settings, store)
@@ -111,12 +122,22 @@ async def _prune(settings: Settings, cutoff: datetime, user: str | None, dry_run
                     report.kept_active += 1
                     continue
                 if dry_run:
-                    count = len(await files.thread_files(owned.thread.id, _context(owned.user_id))) if files else 0
-                    report.threads.append({"user_id": owned.user_id, "thread_id": owned.thread.id, "files": count})
+                    count = (
+                        len(await files.thread_files(owned.thread.id, _context(owned.user_id)))
+                        if files
+                        else 0
+                    )
+                    report.threads.append(
+                        {"user_id": owned.user_id, "thread_id": owned.thread.id, "files": count}
+                    )
                 else:
                     deleted = await delete_thread(store, files, owned.user_id, owned.thread.id)
                     report.threads.append(
-                        {"user_id": deleted.user_id, "thread_id": deleted.thread_id, "files": deleted.files}
+                        {
+                            "user_id": deleted.user_id,
+                            "thread_id": deleted.thread_id,
+                            "files": deleted.files,
+                        }
                     )
                 steps.advance()
                 steps.describe(f"pruning: {len(report.threads)} threads")
@@ -152,4 +173,6 @@ def _render(report: PruneReport, older_than: str) -> None:
         line += f", and {report.temp_files} unfinished upload file{'s' if report.temp_files != 1 else ''}"
     out.print(line + ".")
     if report.kept_active:
-        out.print(f"Kept {report.kept_active} older thread{'s' if report.kept_active != 1 else ''} still in use.")
+        out.print(
+            f"Kept {report.kept_active} older thread{'s' if report.kept_active != 1 else ''} still in use."
+        )

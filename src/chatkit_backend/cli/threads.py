@@ -67,8 +67,12 @@ async def _load_owned(store: BackendStore, user_id: str, thread_id: str) -> Thre
 
 @app.command("list")
 def list_threads(
-    user: str | None = typer.Option(None, "--user", "-u", help="Only this user's threads. Default: every user's."),
-    limit: int = typer.Option(50, "--limit", min=1, help="Show at most this many threads, newest first."),
+    user: str | None = typer.Option(
+        None, "--user", "-u", help="Only this user's threads. Default: every user's."
+    ),
+    limit: int = typer.Option(
+        50, "--limit", min=1, help="Show at most this many threads, newest first."
+    ),
     database_url: str | None = DatabaseUrlOption,
     data_dir: Path | None = DataDirOption,
     as_json: bool = JsonOption,
@@ -125,7 +129,9 @@ def show_thread(
         return
     out = stdout_console()
     out.print(f"[bold]{escape(thread.title or '(untitled)')}[/]  {thread.id}")
-    out.print(f"[dim]user {escape(user)}, created {thread.created_at:%Y-%m-%d %H:%M} UTC, {len(items)} items[/]")
+    out.print(
+        f"[dim]user {escape(user)}, created {thread.created_at:%Y-%m-%d %H:%M} UTC, {len(items)} items[/]"
+    )
     for item in items:
         line = describe_item(item)
         if line:
@@ -138,7 +144,9 @@ def export_threads(
         None, help="Threads to export. Default: every thread of the user.", show_default=False
     ),
     user: str = UserOption,
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write to this file instead of stdout."
+    ),
     database_url: str | None = DatabaseUrlOption,
     data_dir: Path | None = DataDirOption,
 ) -> None:
@@ -152,10 +160,14 @@ def export_threads(
         if output:
             stream.close()
     if output:
-        stdout_console().print(f"Exported {count} thread{'s' if count != 1 else ''} to {escape(str(output))}.")
+        stdout_console().print(
+            f"Exported {count} thread{'s' if count != 1 else ''} to {escape(str(output))}."
+        )
 
 
-async def _export(settings: Any, user: str, thread_ids: list[str], stream: TextIO, show: bool) -> int:
+async def _export(
+    settings: Any, user: str, thread_ids: list[str], stream: TextIO, show: bool
+) -> int:
     count = 0
     context = RequestContext(user_id=user)
     async with opened_store(settings) as store:
@@ -200,7 +212,8 @@ def delete_threads(
     settings = admin_settings(database_url, data_dir)
     count = len(thread_ids)
     if not yes and not typer.confirm(
-        f"Delete {count} thread{'s' if count != 1 else ''} of user {user} and their files?", err=True
+        f"Delete {count} thread{'s' if count != 1 else ''} of user {user} and their files?",
+        err=True,
     ):
         fail("nothing deleted")
 
@@ -209,7 +222,9 @@ def delete_threads(
             files = attachment_files(settings, store)
             for thread_id in thread_ids:
                 await _load_owned(store, user, thread_id)  # all exist before any goes
-            deleted = [await delete_thread(store, files, user, thread_id) for thread_id in thread_ids]
+            deleted = [
+                await delete_thread(store, files, user, thread_id) for thread_id in thread_ids
+            ]
         return [{"user_id": d.user_id, "thread_id": d.thread_id, "files": d.files} for d in deleted]
 
     deleted = run_async(work())
@@ -218,4 +233,6 @@ def delete_threads(
         return
     out = stdout_console()
     for row in deleted:
-        out.print(f"Deleted {row['thread_id']} ({row['files']} attachment file{'s' if row['files'] != 1 else ''}).")
+        out.print(
+            f"Deleted {row['thread_id']} ({row['files']} attachment file{'s' if row['files'] != 1 else ''})."
+        )

@@ -113,7 +113,9 @@ def user_input(
     tool_choice: str | None = None,
 ) -> UserMessageInput:
     """A ``UserMessageInput`` from plain text (or content parts) and attachment ids."""
-    content: list[UserMessageContent] = [UserMessageTextContent(text=text)] if isinstance(text, str) else text
+    content: list[UserMessageContent] = (
+        [UserMessageTextContent(text=text)] if isinstance(text, str) else text
+    )
     return UserMessageInput(
         content=content,
         attachments=attachments or [],
@@ -187,7 +189,9 @@ class ChatKitClient:
             content = await response.aread()
         return _decode_json(content, response)
 
-    async def stream(self, payload: BaseModel | Mapping[str, Any]) -> AsyncIterator[ThreadStreamEvent]:
+    async def stream(
+        self, payload: BaseModel | Mapping[str, Any]
+    ) -> AsyncIterator[ThreadStreamEvent]:
         """POST a streaming request; yield its events as they arrive."""
         body = _encode(payload)
         async with self._send("POST", self.path, content=body, json_body=True) as response:
@@ -265,7 +269,9 @@ class ChatKitClient:
         )
         return self.stream(ThreadsCustomActionReq(params=params))
 
-    def add_client_tool_output(self, thread_id: str, result: Any) -> AsyncIterator[ThreadStreamEvent]:
+    def add_client_tool_output(
+        self, thread_id: str, result: Any
+    ) -> AsyncIterator[ThreadStreamEvent]:
         params = ThreadAddClientToolOutputParams(thread_id=thread_id, result=result)
         return self.stream(ThreadsAddClientToolOutputReq(params=params))
 
@@ -280,7 +286,9 @@ class ChatKitClient:
             if isinstance(answers, StructuredInputSubmission)
             else StructuredInputSubmission.model_validate(answers)
         )
-        params = ThreadAddStructuredInputParams(thread_id=thread_id, item_id=item_id, input=submission)
+        params = ThreadAddStructuredInputParams(
+            thread_id=thread_id, item_id=item_id, input=submission
+        )
         return self.stream(ThreadsAddStructuredInputReq(params=params))
 
     async def send(
@@ -305,7 +313,9 @@ class ChatKitClient:
 
     # -- threads and items --------------------------------------------------------------
     async def get_thread(self, thread_id: str) -> Thread:
-        data = await self.request(ThreadsGetByIdReq(params=ThreadGetByIdParams(thread_id=thread_id)))
+        data = await self.request(
+            ThreadsGetByIdReq(params=ThreadGetByIdParams(thread_id=thread_id))
+        )
         return _validate(THREAD, data)
 
     async def list_threads(
@@ -366,7 +376,9 @@ class ChatKitClient:
             descriptor = target
         else:
             if target.upload_descriptor is None:
-                raise ValueError(f"attachment {target.id} has no upload descriptor (already uploaded?)")
+                raise ValueError(
+                    f"attachment {target.id} has no upload descriptor (already uploaded?)"
+                )
             descriptor = target.upload_descriptor
             name = name or target.name
             mime_type = mime_type or target.mime_type
@@ -384,7 +396,9 @@ class ChatKitClient:
         except ValidationError:
             return None
 
-    async def upload_direct(self, name: str, data: bytes, mime_type: str, *, url: str | None = None) -> Attachment:
+    async def upload_direct(
+        self, name: str, data: bytes, mime_type: str, *, url: str | None = None
+    ) -> Attachment:
         """Direct upload: POST the file (multipart field ``file``) and get the attachment back.
 
         ``url`` defaults to chatkit-backend's ``<attachments_path>``; other backends name
@@ -397,7 +411,9 @@ class ChatKitClient:
 
     async def download_attachment(self, attachment_id: str) -> bytes:
         """The stored bytes of an attachment (chatkit-backend's ``<attachments_path>/{id}/content``)."""
-        async with self._send("GET", f"{self.attachments_path}/{attachment_id}/content") as response:
+        async with self._send(
+            "GET", f"{self.attachments_path}/{attachment_id}/content"
+        ) as response:
             return await response.aread()
 
     async def delete_attachment(self, attachment_id: str) -> None:
@@ -485,7 +501,9 @@ def _validate(adapter: TypeAdapter[T], data: Any) -> T:
     try:
         return adapter.validate_python(data)
     except ValidationError as exc:
-        raise ProtocolError(f"unexpected answer shape: {exc.errors()[0]['msg']}: {str(data)[:200]}") from None
+        raise ProtocolError(
+            f"unexpected answer shape: {exc.errors()[0]['msg']}: {str(data)[:200]}"
+        ) from None
 
 
 __all__ = ["DEFAULT_TIMEOUT", "ChatKitClient", "ChatKitError", "collect", "user_input"]

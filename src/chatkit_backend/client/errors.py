@@ -171,7 +171,12 @@ def error_from_response(response: httpx.Response, content: bytes) -> ChatKitErro
     request_id = request_id or response.headers.get("x-request-id")
     if not message:
         message = response.reason_phrase or f"HTTP {status}"
-    fields: dict[str, Any] = {"status": status, "code": code, "request_id": request_id, "body": body}
+    fields: dict[str, Any] = {
+        "status": status,
+        "code": code,
+        "request_id": request_id,
+        "body": body,
+    }
     cls = error_class(status)
     if cls is RateLimited:
         return RateLimited(message, retry_after=_retry_after(response), **fields)

@@ -34,7 +34,9 @@ class Reply:
 class ReplyCollector:
     """Feeds events into a ``Reply``; calls ``on_text`` with each text delta as it arrives."""
 
-    def __init__(self, thread_id: str | None = None, on_text: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, thread_id: str | None = None, on_text: Callable[[str], None] | None = None
+    ) -> None:
         self.reply = Reply(thread_id=thread_id)
         self.on_text = on_text
         self._streamed: dict[str, str] = {}

@@ -37,7 +37,9 @@ def parse_event(data: str) -> ThreadStreamEvent:
     try:
         return EVENT_ADAPTER.validate_json(data)
     except ValidationError as exc:
-        raise ProtocolError(f"unreadable stream event: {exc.errors()[0]['msg']}: {data[:200]}") from None
+        raise ProtocolError(
+            f"unreadable stream event: {exc.errors()[0]['msg']}: {data[:200]}"
+        ) from None
 
 
 async def stream_events(lines: AsyncIterable[str]) -> AsyncIterator[ThreadStreamEvent]:

@@ -75,10 +75,15 @@ class AgentResponder:
             converter = BackendThreadItemConverter(
                 attachment_reader, text_max_chars=settings.text_attachment_max_chars
             )
-        elif isinstance(converter, BackendThreadItemConverter) and converter.attachment_reader is None:
+        elif (
+            isinstance(converter, BackendThreadItemConverter)
+            and converter.attachment_reader is None
+        ):
             converter.attachment_reader = attachment_reader
         self.converter = converter
-        self.titles = TitleWriter(None if self.choice.is_offline else self.model, settings.title_timeout)
+        self.titles = TitleWriter(
+            None if self.choice.is_offline else self.model, settings.title_timeout
+        )
         self.run_config = RunConfig(
             model_provider=BackendModelProvider(self.choice, self.client, settings),
             tracing_disabled=True,
@@ -116,7 +121,9 @@ class AgentResponder:
         self, store: Store[Any], thread: ThreadMetadata, context: Any
     ) -> list[TResponseInputItem]:
         """The newest history items, oldest first, converted for the model, with the locale."""
-        page = await store.load_thread_items(thread.id, None, self.settings.history_items, "desc", context)
+        page = await store.load_thread_items(
+            thread.id, None, self.settings.history_items, "desc", context
+        )
         items = list(reversed(page.data))
         token = current_request_context.set(context)
         try:
@@ -137,7 +144,9 @@ class AgentResponder:
         store = server.store
         request_id = getattr(context, "request_id", "")
         needs_title = item is not None and not thread.title
-        agent_context: AgentContext[Any] = AgentContext(thread=thread, store=store, request_context=context)
+        agent_context: AgentContext[Any] = AgentContext(
+            thread=thread, store=store, request_context=context
+        )
         ids = ItemIdRewriter(lambda kind: store.generate_item_id(kind, thread, context))
         model_input = await self.model_input(store, thread, context)
         run = _RunEvents(
@@ -161,7 +170,9 @@ class AgentResponder:
             if failure is INTERNAL:
                 logger.exception("reply failed", extra=log_extra)
             else:
-                logger.warning("model failed: %s: %s", failure.code, describe_error(exc), extra=log_extra)
+                logger.warning(
+                    "model failed: %s: %s", failure.code, describe_error(exc), extra=log_extra
+                )
             for partial in ids.unfinished():  # keep what the user already saw
                 yield ThreadItemDoneEvent(item=partial)
             if needs_title and item is not None:

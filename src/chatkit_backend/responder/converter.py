@@ -88,7 +88,9 @@ class BackendThreadItemConverter(ThreadItemConverter):
         self.attachment_reader = attachment_reader
         self.text_max_chars = text_max_chars
 
-    async def attachment_to_message_content(self, attachment: Attachment) -> ResponseInputContentParam:
+    async def attachment_to_message_content(
+        self, attachment: Attachment
+    ) -> ResponseInputContentParam:
         data = await self._read(attachment)
         label = f"{attachment.name} ({attachment.mime_type})"
         if data is None:
@@ -98,7 +100,9 @@ class BackendThreadItemConverter(ThreadItemConverter):
             if base_type in IMAGE_MIME_TYPES:
                 encoded = base64.b64encode(data).decode("ascii")
                 return ResponseInputImageParam(
-                    type="input_image", detail="auto", image_url=f"data:{base_type};base64,{encoded}"
+                    type="input_image",
+                    detail="auto",
+                    image_url=f"data:{base_type};base64,{encoded}",
                 )
         if is_text_mime_type(base_type) and self.text_max_chars > 0:
             text = decode_text(data)

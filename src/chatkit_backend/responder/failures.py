@@ -35,7 +35,9 @@ UNREACHABLE = ModelFailure(
 CONNECTION_LOST = ModelFailure(
     "connection_lost", "The connection to the assistant's model server was lost. Try again.", True
 )
-TIMEOUT = ModelFailure("timeout", "The assistant's model took too long to respond. Try again.", True)
+TIMEOUT = ModelFailure(
+    "timeout", "The assistant's model took too long to respond. Try again.", True
+)
 UNAUTHORIZED = ModelFailure(
     "unauthorized",
     "The assistant's model server rejected this server's credentials. "
@@ -49,7 +51,9 @@ NOT_FOUND = ModelFailure(
     False,
 )
 RATE_LIMITED = ModelFailure(
-    "rate_limited", "The assistant's model server is busy (rate limited). Wait a moment and try again.", True
+    "rate_limited",
+    "The assistant's model server is busy (rate limited). Wait a moment and try again.",
+    True,
 )
 SERVER_ERROR = ModelFailure(
     "server_error", "The assistant's model server had an internal error. Try again.", True
@@ -60,13 +64,17 @@ REJECTED = ModelFailure(
     False,
 )
 BAD_RESPONSE = ModelFailure(
-    "bad_response", "The assistant's model server sent a response that could not be read. Try again.", True
+    "bad_response",
+    "The assistant's model server sent a response that could not be read. Try again.",
+    True,
 )
 GUARDRAIL = ModelFailure("guardrail", "The assistant cannot help with this request.", False)
 MAX_TURNS = ModelFailure(
     "max_turns", "The assistant stopped after too many steps without finishing its answer.", True
 )
-INTERNAL = ModelFailure("internal", "Something went wrong while generating a response. Try again.", True)
+INTERNAL = ModelFailure(
+    "internal", "Something went wrong while generating a response. Try again.", True
+)
 
 
 def classify(exc: BaseException) -> ModelFailure:

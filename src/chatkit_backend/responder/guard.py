@@ -50,7 +50,9 @@ class TimeoutModel(Model):
         except TimeoutError:
             raise ModelTimeoutError("response", limit) from None
 
-    async def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[TResponseStreamEvent]:
+    async def stream_response(
+        self, *args: Any, **kwargs: Any
+    ) -> AsyncIterator[TResponseStreamEvent]:
         stream = self.inner.stream_response(*args, **kwargs)
         loop = asyncio.get_running_loop()
         watchdog = _Watchdog(loop, loop.time() + self.first_token_timeout)
@@ -116,7 +118,9 @@ class _Watchdog:
         self.waiting = True
         if self._handle is None:
             self._schedule()
-        elif self.deadline < self._scheduled_for:  # the idle bound is shorter than the first-token one
+        elif (
+            self.deadline < self._scheduled_for
+        ):  # the idle bound is shorter than the first-token one
             self._handle.cancel()
             self._schedule()
 

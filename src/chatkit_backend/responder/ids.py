@@ -65,7 +65,10 @@ class ItemIdRewriter:
             case ThreadItemRemovedEvent() if event.item_id in self._given:
                 for new_id in self._given[event.item_id]:
                     self._pending.pop(new_id, None)
-                return [ThreadItemRemovedEvent(item_id=new_id) for new_id in self._given.pop(event.item_id)]
+                return [
+                    ThreadItemRemovedEvent(item_id=new_id)
+                    for new_id in self._given.pop(event.item_id)
+                ]
         return [event]
 
     def unfinished(self) -> list[AssistantMessageItem]:
@@ -86,7 +89,9 @@ class ItemIdRewriter:
         update = event.update
         if item is None or not isinstance(
             update,
-            AssistantMessageContentPartAdded | AssistantMessageContentPartTextDelta | AssistantMessageContentPartDone,
+            AssistantMessageContentPartAdded
+            | AssistantMessageContentPartTextDelta
+            | AssistantMessageContentPartDone,
         ):
             return
         while len(item.content) <= update.content_index:

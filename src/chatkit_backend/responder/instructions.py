@@ -20,7 +20,9 @@ def load_instructions(settings: Settings) -> str:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise SettingsError(f"CHATKIT_INSTRUCTIONS_FILE: cannot read {path}: {exc.strerror}") from None
+            raise SettingsError(
+                f"CHATKIT_INSTRUCTIONS_FILE: cannot read {path}: {exc.strerror}"
+            ) from None
         if not text.strip():
             raise SettingsError(f"CHATKIT_INSTRUCTIONS_FILE: {path} is empty")
         return text.strip()

@@ -67,7 +67,9 @@ def model_choice(settings: Settings) -> ModelChoice:
 
 def build_client(settings: Settings) -> AsyncOpenAI:
     """An ``AsyncOpenAI`` client for the configured server, with bounded retries and timeouts."""
-    key = settings.model_api_key.get_secret_value() if settings.model_api_key else NO_KEY_PLACEHOLDER
+    key = (
+        settings.model_api_key.get_secret_value() if settings.model_api_key else NO_KEY_PLACEHOLDER
+    )
     read_timeout = settings.model_first_token_timeout + settings.model_idle_timeout
     return AsyncOpenAI(
         api_key=key,
@@ -77,7 +79,9 @@ def build_client(settings: Settings) -> AsyncOpenAI:
     )
 
 
-def raw_model(choice: ModelChoice, client: AsyncOpenAI | None, settings: Settings, name: str | None = None) -> Model:
+def raw_model(
+    choice: ModelChoice, client: AsyncOpenAI | None, settings: Settings, name: str | None = None
+) -> Model:
     """The Agents SDK model for a choice (``name`` overrides the model name)."""
     if choice.kind == "offline" or client is None:
         return OfflineModel(settings.offline_token_delay)
@@ -107,4 +111,6 @@ class BackendModelProvider(ModelProvider):
         self.settings = settings
 
     def get_model(self, model_name: str | None) -> Model:
-        return guarded(raw_model(self.choice, self.client, self.settings, model_name), self.settings)
+        return guarded(
+            raw_model(self.choice, self.client, self.settings, model_name), self.settings
+        )

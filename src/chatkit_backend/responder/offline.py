@@ -96,7 +96,9 @@ class OfflineModel(Model):
         output = plan_output(_as_items(input), tools)
         events = _EventWriter()
         yield ResponseCreatedEvent(
-            type="response.created", response=events.response([], "in_progress"), sequence_number=events.next()
+            type="response.created",
+            response=events.response([], "in_progress"),
+            sequence_number=events.next(),
         )
         if isinstance(output, ResponseOutputMessage):
             async for event in self._stream_message(output, events):
@@ -105,7 +107,9 @@ class OfflineModel(Model):
             for event in _function_call_events(output, events):
                 yield event
         yield ResponseCompletedEvent(
-            type="response.completed", response=events.response([output], "completed"), sequence_number=events.next()
+            type="response.completed",
+            response=events.response([output], "completed"),
+            sequence_number=events.next(),
         )
 
     async def _stream_message(
@@ -153,7 +157,10 @@ class OfflineModel(Model):
             sequence_number=events.next(),
         )
         yield ResponseOutputItemDoneEvent(
-            type="response.output_item.done", item=message, output_index=0, sequence_number=events.next()
+            type="response.output_item.done",
+            item=message,
+            output_index=0,
+            sequence_number=events.next(),
         )
 
 
@@ -212,13 +219,18 @@ def _function_call_events(
             }
         ),
         ResponseOutputItemDoneEvent(
-            type="response.output_item.done", item=call, output_index=0, sequence_number=events.next()
+            type="response.output_item.done",
+            item=call,
+            output_index=0,
+            sequence_number=events.next(),
         ),
     ]
 
 
 # -- what to say ---------------------------------------------------------------------------
-def plan_output(items: Sequence[Any], tools: Sequence[Tool]) -> ResponseOutputMessage | ResponseFunctionToolCall:
+def plan_output(
+    items: Sequence[Any], tools: Sequence[Tool]
+) -> ResponseOutputMessage | ResponseFunctionToolCall:
     """Decide the reply: report a tool result, call a tool on ``/tool``, or explain."""
     function_tools = {tool.name: tool for tool in tools if isinstance(tool, FunctionTool)}
     last = items[-1] if items else None

@@ -42,7 +42,11 @@ class Transcriber:
                 "(or CHATKIT_MODEL_BASE_URL for a server that needs no key)"
             )
         self.model = settings.transcription_model
-        key = settings.model_api_key.get_secret_value() if settings.model_api_key else NO_KEY_PLACEHOLDER
+        key = (
+            settings.model_api_key.get_secret_value()
+            if settings.model_api_key
+            else NO_KEY_PLACEHOLDER
+        )
         self.client = AsyncOpenAI(
             api_key=key,
             base_url=settings.model_base_url,

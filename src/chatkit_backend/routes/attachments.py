@@ -30,7 +30,9 @@ CONTENT_SECURITY_POLICY = "default-src 'none'; sandbox"
 def get_attachment_store(request: Request) -> LocalAttachmentStore:
     store = getattr(request.app.state, "attachment_store", None)
     if not isinstance(store, LocalAttachmentStore):
-        raise NotConfiguredError("attachments are not configured on this server (CHATKIT_ATTACHMENTS)")
+        raise NotConfiguredError(
+            "attachments are not configured on this server (CHATKIT_ATTACHMENTS)"
+        )
     return store
 
 
@@ -68,7 +70,9 @@ def content_response(request: Request, content: StoredContent) -> Response:
         etag = f'"{content.sha256}"'
         headers["ETag"] = etag
         if etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]:
-            return Response(status_code=304, headers={k: headers[k] for k in ("ETag", "Cache-Control")})
+            return Response(
+                status_code=304, headers={k: headers[k] for k in ("ETag", "Cache-Control")}
+            )
     return FileResponse(
         content.path, media_type=attachment.mime_type, headers=headers, stat_result=content.stat
     )
@@ -78,7 +82,10 @@ def build_attachments_router() -> APIRouter:
     router = APIRouter(prefix="/attachments", tags=["attachments"])
 
     @router.api_route(
-        "/{attachment_id}/upload", methods=["PUT", "POST"], name="attachment_upload", response_model=None
+        "/{attachment_id}/upload",
+        methods=["PUT", "POST"],
+        name="attachment_upload",
+        response_model=None,
     )
     async def upload(
         attachment_id: str,
@@ -134,8 +141,12 @@ def build_attachments_router() -> APIRouter:
         """An image for ``<img src>``: the signed URL is the credential (browsers send no headers)."""
         return content_response(request, await attachments.open_preview(attachment_id, sig))
 
-    @router.delete("/{attachment_id}", name="attachment_delete", status_code=204, response_model=None)
-    async def delete(attachment_id: str, attachments: AttachmentsDep, context: ContextDep) -> Response:
+    @router.delete(
+        "/{attachment_id}", name="attachment_delete", status_code=204, response_model=None
+    )
+    async def delete(
+        attachment_id: str, attachments: AttachmentsDep, context: ContextDep
+    ) -> Response:
         await attachments.delete(attachment_id, context)
         return Response(status_code=204)
 

@@ -13,15 +13,15 @@ from chatkit_backend.settings import Settings
 
 logger = logging.getLogger("chatkit_backend.requests")
 
-EMPTY_BODY_MESSAGE = (
-    'request body is empty: POST a ChatKit request as JSON, e.g. {"type": "threads.list", "params": {}}'
-)
+EMPTY_BODY_MESSAGE = 'request body is empty: POST a ChatKit request as JSON, e.g. {"type": "threads.list", "params": {}}'
 
 
 async def read_body(request: Request, limit: int) -> bytes:
     """Read the body, refusing it (413) as soon as it passes ``limit`` bytes."""
     declared = request.headers.get("content-length")
-    too_large = PayloadTooLargeError(f"request body is larger than the limit of {limit} bytes (CHATKIT_MAX_BODY_BYTES)")
+    too_large = PayloadTooLargeError(
+        f"request body is larger than the limit of {limit} bytes (CHATKIT_MAX_BODY_BYTES)"
+    )
     if declared and declared.isdigit() and int(declared) > limit:
         raise too_large
     chunks: list[bytes] = []

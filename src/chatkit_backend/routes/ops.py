@@ -25,7 +25,9 @@ def build_ops_router() -> APIRouter:
         try:
             await asyncio.wait_for(store.ping(), READY_TIMEOUT)
         except Exception as exc:
-            raise ServiceUnavailableError(f"store is not answering: {type(exc).__name__}: {exc}") from None
+            raise ServiceUnavailableError(
+                f"store is not answering: {type(exc).__name__}: {exc}"
+            ) from None
         ready = {"status": "ready", "store": store.kind}
         limiter_ping = getattr(request.app.state.limiter, "ping", None)
         if limiter_ping is not None:  # limits shared through Redis

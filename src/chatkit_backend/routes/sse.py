@@ -71,7 +71,9 @@ class EventStreamResponse(Response):
         finally:
             watcher.cancel()
             if not producer.done():
-                if not producer.cancelling():  # cancel once: a second one would cut the saving short
+                if (
+                    not producer.cancelling()
+                ):  # cancel once: a second one would cut the saving short
                     producer.cancel()
                 # Let the producer finish its cancellation handling (saving the partial
                 # message) even if this task is itself being cancelled.
@@ -95,7 +97,9 @@ class EventStreamResponse(Response):
         queue.put_nowait(_END)
 
 
-async def _watch_disconnect(receive: Receive, producer: "asyncio.Task[None]", queue: asyncio.Queue[object]) -> None:
+async def _watch_disconnect(
+    receive: Receive, producer: "asyncio.Task[None]", queue: asyncio.Queue[object]
+) -> None:
     """On ``http.disconnect``: cancel the producer at once, and wake the sender."""
     await _wait_for_disconnect(receive)
     producer.cancel()

@@ -80,7 +80,9 @@ class BackendServer(ChatKitServer[RequestContext]):
     ) -> None:
         await self.store.save_feedback(thread_id, item_ids, feedback, context)
 
-    async def transcribe(self, audio_input: AudioInput, context: RequestContext) -> TranscriptionResult:
+    async def transcribe(
+        self, audio_input: AudioInput, context: RequestContext
+    ) -> TranscriptionResult:
         if self.transcriber is None:
             raise NotConfiguredError(TRANSCRIPTION_NOT_CONFIGURED)
         return await self.transcriber.transcribe(audio_input, context)

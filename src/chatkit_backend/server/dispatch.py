@@ -60,10 +60,7 @@ logger = logging.getLogger("chatkit_backend.server")
 
 REQUEST_ADAPTER: TypeAdapter[ChatKitReq] = TypeAdapter(ChatKitReq)
 REQUEST_TYPES = sorted(
-    {
-        model.model_fields["type"].default
-        for model in ChatKitReq.__args__[0].__args__
-    }
+    {model.model_fields["type"].default for model in ChatKitReq.__args__[0].__args__}
 )
 MAX_PAGE_LIMIT = 1000
 ATTACHMENTS_NOT_CONFIGURED = (
@@ -94,11 +91,15 @@ def _request_error(exc: ValidationError) -> BackendError:
     first = errors[0]
     kind = first["type"]
     if kind == "json_invalid":
-        return InvalidJSONError(f"body is not valid JSON: {first.get('ctx', {}).get('error', first['msg'])}")
+        return InvalidJSONError(
+            f"body is not valid JSON: {first.get('ctx', {}).get('error', first['msg'])}"
+        )
     if not first["loc"] and (kind == "model_attributes_type" or kind.endswith("_type")):
         return InvalidRequestError("body must be a JSON object with a 'type' field")
     if kind == "union_tag_not_found" and not first["loc"]:
-        return InvalidRequestError("type: field required; expected one of: " + ", ".join(REQUEST_TYPES))
+        return InvalidRequestError(
+            "type: field required; expected one of: " + ", ".join(REQUEST_TYPES)
+        )
     if kind == "union_tag_invalid" and not first["loc"]:
         tag = first.get("ctx", {}).get("tag", "")
         return InvalidRequestError(
@@ -177,7 +178,9 @@ class Dispatcher:
         except StoreNotFoundError as exc:
             raise NotFoundError(str(exc) or "not found") from None
         except NotImplementedError as exc:
-            raise NotConfiguredError(str(exc) or f"{request.type} is not implemented by this server") from None
+            raise NotConfiguredError(
+                str(exc) or f"{request.type} is not implemented by this server"
+            ) from None
 
     async def _events(self, request: StreamingReq, context: Any) -> AsyncIterator[bytes]:
         serialize = self.server._serialize
@@ -190,7 +193,11 @@ class Dispatcher:
             logger.exception(
                 "stream failed", extra={"request_id": getattr(context, "request_id", "")}
             )
-            yield b"data: " + serialize(ErrorEvent(code=ErrorCode.STREAM_ERROR, allow_retry=True)) + b"\n\n"
+            yield (
+                b"data: "
+                + serialize(ErrorEvent(code=ErrorCode.STREAM_ERROR, allow_retry=True))
+                + b"\n\n"
+            )
 
     # -- checks before the first byte ------------------------------------------------------
     async def _load_thread(self, thread_id: str, context: Any) -> None:
@@ -214,7 +221,9 @@ class Dispatcher:
     async def _check_input(self, message: UserMessageInput, context: Any) -> None:
         for attachment_id in message.attachments:
             attachment = await self._load_attachment(attachment_id, context)
-            if (attachment.metadata or {}).get("uploaded") is False:  # LocalAttachmentStore's bookkeeping
+            if (attachment.metadata or {}).get(
+                "uploaded"
+            ) is False:  # LocalAttachmentStore's bookkeeping
                 raise ConflictError(f"attachment {attachment_id!r} has not been uploaded yet")
 
     async def _check_streaming(self, request: StreamingReq, context: Any) -> None:
@@ -236,7 +245,9 @@ class Dispatcher:
                     )
             case ThreadsAddStructuredInputReq():
                 await self._load_thread(request.params.thread_id, context)
-                item = await self._load_item(request.params.thread_id, request.params.item_id, context)
+                item = await self._load_item(
+                    request.params.thread_id, request.params.item_id, context
+                )
                 if not isinstance(item, StructuredInputItem):
                     raise InvalidRequestError(
                         f"params.item_id: item {request.params.item_id!r} is not a structured input"
@@ -245,7 +256,9 @@ class Dispatcher:
                     raise ConflictError(f"structured input {item.id!r} was already answered")
             case ThreadsRetryAfterItemReq():
                 await self._load_thread(request.params.thread_id, context)
-                item = await self._load_item(request.params.thread_id, request.params.item_id, context)
+                item = await self._load_item(
+                    request.params.thread_id, request.params.item_id, context
+                )
                 if not isinstance(item, UserMessageItem):
                     raise InvalidRequestError(
                         f"params.item_id: item {request.params.item_id!r} is not a user message"
@@ -290,7 +303,10 @@ class Dispatcher:
         model per row (that is most of the SDK's cost on the busiest read of the sidebar)."""
         params = request.params
         page = await self.store.load_threads(
-            limit=params.limit or DEFAULT_PAGE_SIZE, after=params.after, order=params.order, context=context
+            limit=params.limit or DEFAULT_PAGE_SIZE,
+            after=params.after,
+            order=params.order,
+            context=context,
         )
         if any(isinstance(thread, Thread) for thread in page.data):
             return self.server._serialize(  # rows that carry items: the SDK filters those
@@ -333,11 +349,15 @@ _JSON_STRING: TypeAdapter[str] = TypeAdapter(str)
 def thread_page_json(page: Page[ThreadMetadata]) -> bytes:
     """A page of thread rows as the SDK's ``threads.list`` answer (``Page[Thread]``, empty items)."""
     rows = [
-        thread.model_dump_json(by_alias=True, exclude_none=True, include=THREAD_RESPONSE_FIELDS).encode()[:-1]
+        thread.model_dump_json(
+            by_alias=True, exclude_none=True, include=THREAD_RESPONSE_FIELDS
+        ).encode()[:-1]
         + _THREAD_RESPONSE_TAIL
         for thread in page.data
     ]
-    body = b'{"data":[' + b",".join(rows) + b'],"has_more":' + (b"true" if page.has_more else b"false")
+    body = (
+        b'{"data":[' + b",".join(rows) + b'],"has_more":' + (b"true" if page.has_more else b"false")
+    )
     if page.after is not None:
         body += b',"after":' + _JSON_STRING.dump_json(page.after)
     return body + b"}"

@@ -13,7 +13,10 @@ def user_of(request: Request) -> str:
 
 @router.post("/sound")
 async def sound_endpoint(
-    request: Request, response: Response, tasks: BackgroundTasks, user: Annotated[str, Depends(user_of)]
+    request: Request,
+    response: Response,
+    tasks: BackgroundTasks,
+    user: Annotated[str, Depends(user_of)],
 ) -> dict[str, str]:
     return {"path": request.url.path, "user": user}
 
