@@ -79,14 +79,51 @@ class MinimalResponder:
     def describe(self) -> str:
         return "minimal"
 
+    def check_inference_options(self, options: Any, field: str) -> None:
+        return None  # it offers no model or tool choice: any is ignored
+
+    async def start(self) -> None:
+        return None
+
     async def aclose(self) -> None:
         return None
 
 
+class DeltaResponder(MinimalResponder):
+    """``N`` text deltas (``"word "`` each) with no model, ``N`` being the user message's last
+    word (``"deltas 300"``): the guide's app doing the least a streamed reply can do
+    (``stream_cost.py``'s baseline)."""
+
+    async def respond(
+        self, server: Any, thread: ThreadMetadata, item: UserMessageItem | None, context: Any
+    ) -> AsyncIterator[ThreadStreamEvent]:
+        text = "".join(part.text for part in item.content if hasattr(part, "text")) if item else ""
+        words = text.split()
+        count = int(words[-1]) if words and words[-1].isdigit() else 0
+        message = AssistantMessageItem(
+            id=server.store.generate_item_id("message", thread, context),
+            thread_id=thread.id,
+            created_at=datetime.now(),
+            content=[AssistantMessageContent(text="")],
+        )
+        yield ThreadItemAddedEvent(item=message)
+        for _ in range(count):
+            update = AssistantMessageContentPartTextDelta(content_index=0, delta="word ")
+            yield ThreadItemUpdatedEvent(item_id=message.id, update=update)
+        yield ThreadItemDoneEvent(
+            item=message.model_copy(
+                update={"content": [AssistantMessageContent(text="word " * count)]}
+            )
+        )
+
+
 def bench_responder(settings: Settings) -> Any:
-    """The responder both apps use: the offline model, or ``MinimalResponder`` when asked."""
+    """The responder both apps use: the offline model, or ``MinimalResponder`` /
+    ``DeltaResponder`` when ``BENCH_RESPONDER`` is ``minimal`` / ``deltas``."""
     if os.environ.get("BENCH_RESPONDER") == "minimal":
         return MinimalResponder()
+    if os.environ.get("BENCH_RESPONDER") == "deltas":
+        return DeltaResponder()
     return AgentResponder(settings)
 
 

@@ -317,7 +317,7 @@ def test_custom_context_dependency_scopes_threads_to_its_user(
 ) -> None:
     with serve(make_settings(tmp_path, attachments=False), context=dependency) as (base_url, app):
         if dependency is user_from_header:
-            assert app.state.context_builder is user_from_header
+            assert app.state.services.context_builder is user_from_header
             assert app.dependency_overrides == {}
         else:
             assert app.dependency_overrides == {get_context: user_from_injected_header}

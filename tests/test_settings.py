@@ -4,12 +4,23 @@ This is the one test module that sets environment variables (``monkeypatch.seten
 reading the environment is what it tests. Everything else passes ``Settings(...)``.
 """
 
+import json
 import os
+import re
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
+from pydantic_core import InitErrorDetails
 
-from chatkit_backend.settings import Settings, SettingsError, load_settings
+from chatkit_backend.settings import (
+    Settings,
+    SettingsError,
+    describe_validation_error,
+    hide_url_passwords,
+    is_secret_setting,
+    load_settings,
+)
 from tests.support.live import run_cli
 
 
@@ -149,3 +160,142 @@ def test_serve_with_invalid_port_exits_2_naming_the_variable(tmp_path: Path) -> 
     assert "CHATKIT_PORT: Input should be a valid integer" in done.stderr
     assert "Traceback" not in done.stderr
     assert done.stdout == ""
+
+
+# -- any case ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("info", "INFO"), ("Debug", "DEBUG"), (" warning ", "WARNING"), ("CRITICAL", "CRITICAL")],
+)
+def test_log_level_takes_any_case_as_uvicorn_does(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: str
+) -> None:
+    monkeypatch.setenv("CHATKIT_LOG_LEVEL", value)
+    assert load_settings().log_level == expected
+
+
+def test_log_format_and_auth_take_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATKIT_LOG_FORMAT", "JSON")
+    monkeypatch.setenv("CHATKIT_AUTH", "API-Key")
+    monkeypatch.setenv("CHATKIT_API_KEYS", '{"k1": "alice"}')
+    settings = load_settings()
+    assert (settings.log_format, settings.auth) == ("json", "api-key")
+
+
+def test_a_bad_log_level_is_shown_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATKIT_LOG_LEVEL", "loud")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value) == (
+        "invalid settings:\n  CHATKIT_LOG_LEVEL: Input should be 'DEBUG', 'INFO', 'WARNING', "
+        "'ERROR' or 'CRITICAL' (got 'loud')"
+    )
+
+
+# -- secrets are never shown -----------------------------------------------------------------
+SECRET = "sk-live-0123456789abcdef"
+
+SECRET_LIKE = re.compile(r"(^|_)(keys?|secret|password|token|url)$")
+# Settings whose name sounds secret but whose value is not, with the reason.
+PUBLIC_SETTINGS = {
+    "jwt_public_key": "a public key",
+    "public_url": "the server's public address (a password in it is still hidden)",
+    "model_base_url": "an endpoint; its key is CHATKIT_MODEL_API_KEY (a password is hidden)",
+    "attachments_url": "a folder or bucket; S3 credentials come from the AWS variables",
+    "s3_endpoint_url": "an endpoint; credentials come from the AWS variables",
+}
+
+
+def test_every_secret_like_setting_is_secret_or_said_public() -> None:
+    """A new setting named like a secret must be marked SECRET (or listed here, with why)."""
+    for name in Settings.model_fields:
+        if SECRET_LIKE.search(name) and name not in PUBLIC_SETTINGS:
+            assert is_secret_setting(name), f"CHATKIT_{name.upper()} may hold a secret"
+    for name in PUBLIC_SETTINGS:  # the list stays true: real settings that sound secret
+        assert name in Settings.model_fields and SECRET_LIKE.search(name), name
+    for name in (
+        "api_keys",
+        "jwt_secret",
+        "secret_key",
+        "model_api_key",
+        "database_url",
+        "redis_url",
+    ):
+        assert is_secret_setting(name)
+
+
+@pytest.mark.parametrize("name", [n for n in Settings.model_fields if is_secret_setting(n)])
+def test_an_invalid_secret_setting_never_shows_its_value(name: str) -> None:
+    error = ValidationError.from_exception_data(
+        "Settings", [InitErrorDetails(type="string_type", loc=(name,), input=SECRET)]
+    )
+    message = describe_validation_error(error)
+    assert message == (
+        f"invalid settings:\n  CHATKIT_{name.upper()}: Input should be a valid string"
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        f'{{"{SECRET}": "alice",}}',  # trailing comma
+        f"{{{SECRET}: alice}}",  # not JSON
+        f'["{SECRET}"]',  # not an object
+        f'{{"{SECRET}": 5}}',  # not a user id
+    ],
+)
+def test_malformed_api_keys_are_named_but_not_shown(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("CHATKIT_API_KEYS", value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value).startswith("invalid settings:\n  CHATKIT_API_KEYS: ")
+    assert SECRET not in str(caught.value)
+
+
+def test_a_password_in_a_shown_url_is_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATKIT_ATTACHMENTS_URL", "ftp://deploy:hunter2@files.example/x")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value) == (
+        "invalid settings:\n  CHATKIT_ATTACHMENTS_URL: must be file:///path or "
+        "s3://bucket/prefix (got 'ftp://deploy:***@files.example/x')"
+    )
+    assert hide_url_passwords("postgresql://app:p@ss@db/chat") == "postgresql://app:***@db/chat"
+
+
+def test_the_openai_variable_is_named_as_the_user_set_it() -> None:
+    error = ValidationError.from_exception_data(
+        "Settings", [InitErrorDetails(type="string_type", loc=("OPENAI_API_KEY",), input=SECRET)]
+    )
+    assert describe_validation_error(error) == (
+        "invalid settings:\n  OPENAI_API_KEY: Input should be a valid string"
+    )
+
+
+# -- lists -----------------------------------------------------------------------------------
+WORD_LISTS = [
+    name for name, setting in Settings.model_fields.items() if setting.annotation == list[str]
+]
+
+
+def test_the_word_lists_are_known() -> None:
+    assert {"cors_origins", "allowed_mime_types", "jwt_algorithms", "trusted_proxies"} <= set(
+        WORD_LISTS
+    )
+
+
+@pytest.mark.parametrize("name", WORD_LISTS)
+def test_a_word_list_takes_json_or_commas_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    default = Settings.model_fields[name].get_default(call_default_factory=True)
+    assert len(default) >= 2
+    variable = f"CHATKIT_{name.upper()}"
+    monkeypatch.setenv(variable, " , ".join(default))
+    assert getattr(load_settings(), name) == default
+    monkeypatch.setenv(variable, json.dumps(default))
+    assert getattr(load_settings(), name) == default
+    description = Settings.model_fields[name].description or ""
+    assert "a JSON list or comma-separated" in description

@@ -20,15 +20,20 @@ if TYPE_CHECKING:
         NotFoundError,
         PayloadTooLargeError,
         RateLimitedError,
+        ThreadBusyError,
+        ThreadClosedError,
+        ThreadLockedError,
         UnauthorizedError,
         UnsupportedMediaTypeError,
     )
     from chatkit_backend.server import BackendServer
+    from chatkit_backend.server.actions import Actions
     from chatkit_backend.settings import Settings, SettingsError, load_settings
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "Actions": "chatkit_backend.server.actions",
     "BackendError": "chatkit_backend.errors",
     "BackendServer": "chatkit_backend.server",
     "BadRequestError": "chatkit_backend.errors",
@@ -43,6 +48,9 @@ _EXPORTS = {
     "RequestContext": "chatkit_backend.context",
     "Settings": "chatkit_backend.settings",
     "SettingsError": "chatkit_backend.settings",
+    "ThreadBusyError": "chatkit_backend.errors",
+    "ThreadClosedError": "chatkit_backend.errors",
+    "ThreadLockedError": "chatkit_backend.errors",
     "UnauthorizedError": "chatkit_backend.errors",
     "UnsupportedMediaTypeError": "chatkit_backend.errors",
     "create_app": "chatkit_backend.app",
@@ -50,6 +58,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "Actions",
     "BackendError",
     "BackendServer",
     "BadRequestError",
@@ -64,6 +73,9 @@ __all__ = [
     "RequestContext",
     "Settings",
     "SettingsError",
+    "ThreadBusyError",
+    "ThreadClosedError",
+    "ThreadLockedError",
     "UnauthorizedError",
     "UnsupportedMediaTypeError",
     "__version__",

@@ -1,50 +1,41 @@
 """FastAPI dependencies as ``Annotated`` aliases, so routes read as plain signatures.
 
-``get_context`` calls the configured context builder (an auth mode, or the user's own
-dependency) that ``create_app`` put in ``app.state.context_builder``; a builder with
-parameters of its own is installed as a dependency override instead. Every dependency
-here is ``async``: FastAPI runs a plain ``def`` dependency in a worker thread, a thread
-hop per request.
+Routes read what the app runs on one way: ``ServicesDep`` (``app.state.services``, built
+by ``create_app``). ``get_context`` calls the configured context builder (an auth mode,
+or the user's own builder taking only the request); a builder with parameters of its own
+is installed as a dependency override of ``get_context`` instead. Every dependency here
+is ``async``: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop
+per request.
 """
 
-import inspect
-from typing import Annotated, Any
+from typing import Annotated
 
-from chatkit.server import ChatKitServer
 from fastapi import Depends, Request
 
 from chatkit_backend.context import RequestContext
 from chatkit_backend.errors import UnauthorizedError
-from chatkit_backend.server.dispatch import Dispatcher
-from chatkit_backend.settings import Settings
-from chatkit_backend.stores.base import BackendStore
+from chatkit_backend.services import Services
 
 
-async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+def services_of(request: Request) -> Services:
+    """What the app runs on (``app.state.services``)."""
+    services = getattr(request.app.state, "services", None)
+    if not isinstance(services, Services):
+        raise RuntimeError("no services on this app: build it with chatkit_backend.create_app()")
+    return services
 
 
-async def get_store(request: Request) -> BackendStore:
-    return request.app.state.store  # type: ignore[no-any-return]
-
-
-async def get_server(request: Request) -> ChatKitServer[Any]:
-    return request.app.state.server  # type: ignore[no-any-return]
-
-
-async def get_dispatcher(request: Request) -> Dispatcher:
-    return request.app.state.dispatcher  # type: ignore[no-any-return]
+async def get_services(request: Request) -> Services:
+    return services_of(request)
 
 
 async def get_context(request: Request) -> RequestContext:
     """The request context, from the builder ``create_app`` installed."""
-    builder = getattr(request.app.state, "context_builder", None)
+    builder = services_of(request).context_builder
     if builder is None:
         raise RuntimeError("no context builder: build the app with create_app()")
-    context = builder(request)
-    if inspect.isawaitable(context):
-        context = await context
-    return context  # type: ignore[no-any-return]
+    context: RequestContext = await builder(request)
+    return context
 
 
 CREDENTIAL_HEADERS = ("authorization", "x-api-key")
@@ -57,12 +48,11 @@ async def get_optional_context(request: Request) -> RequestContext | None:
     a 401, never a silent fallback. A context builder of the user's own decides itself:
     None when it raises ``UnauthorizedError``.
     """
-    state = request.app.state
-    if getattr(state, "context_builder", None) is None:
+    services = services_of(request)
+    if services.context_builder is None:
         return None  # a builder installed as a dependency override cannot be called here
-    if getattr(state, "builtin_auth", False):
-        settings: Settings = state.settings
-        sent = [*CREDENTIAL_HEADERS, settings.user_header.lower()]
+    if services.builtin_auth:
+        sent = [*CREDENTIAL_HEADERS, services.settings.user_header.lower()]
         if not any(name in request.headers for name in sent):
             return None
         return await get_context(request)
@@ -72,9 +62,6 @@ async def get_optional_context(request: Request) -> RequestContext | None:
         return None
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-StoreDep = Annotated[BackendStore, Depends(get_store)]
-ServerDep = Annotated[ChatKitServer[Any], Depends(get_server)]
-DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
+ServicesDep = Annotated[Services, Depends(get_services)]
 ContextDep = Annotated[RequestContext, Depends(get_context)]
 OptionalContextDep = Annotated[RequestContext | None, Depends(get_optional_context)]

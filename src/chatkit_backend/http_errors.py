@@ -1,67 +1,98 @@
-"""The one place where errors become HTTP responses of the shape
-``{"error": {"code", "message", "request_id"}}``."""
+"""Errors to HTTP: the FastAPI exception handlers and the raw-ASGI sender, both through
+``errors.render_error``.
+
+Every error answer has the shape ``{"error": {"code", "message", "request_id"}}``; the
+code and status come from the error's class. The framework's own errors (an unknown
+route, a wrong method, a request FastAPI cannot validate) are mapped to those classes.
+"""
+
+import logging
 
 from chatkit.store import NotFoundError as StoreNotFoundError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse
+from starlette.responses import Response
+from starlette.types import Send
 
-from chatkit_backend.errors import BackendError, InvalidRequestError, NotFoundError
+from chatkit_backend.errors import (
+    BackendError,
+    InvalidRequestError,
+    NotFoundError,
+    error_for_status,
+    render_error,
+)
 
-HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "invalid_request",
-    429: "rate_limited",
-    501: "not_configured",
-    503: "unavailable",
-}
+logger = logging.getLogger("chatkit_backend.errors")
 
 
 def request_id_of(request: Request) -> str:
     return str(getattr(request.state, "request_id", "") or "")
 
 
-def error_response(request: Request, error: BackendError) -> JSONResponse:
-    return JSONResponse(
-        error.body(request_id_of(request)), status_code=error.status, headers=error.headers or None
+def response_for(error: BackendError, request_id: str) -> Response:
+    """The error as a Starlette response."""
+    rendered = render_error(error, request_id)
+    response = Response(rendered.body, status_code=rendered.status)
+    response.raw_headers = [
+        (name.encode("latin-1"), value.encode("latin-1")) for name, value in rendered.headers
+    ]
+    return response
+
+
+def error_response(request: Request, error: BackendError) -> Response:
+    """The error as a response to ``request`` (with its request id)."""
+    return response_for(error, request_id_of(request))
+
+
+async def send_error(send: Send, error: BackendError, request_id: str) -> None:
+    """Send the error as the whole response on a raw ASGI ``send`` (for middleware)."""
+    rendered = render_error(error, request_id)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": rendered.status,
+            "headers": [
+                (name.encode("latin-1"), value.encode("latin-1"))
+                for name, value in rendered.headers
+            ],
+        }
     )
+    await send({"type": "http.response.body", "body": rendered.body})
 
 
-async def _backend_error(request: Request, exc: Exception) -> JSONResponse:
+async def _backend_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BackendError)
+    if exc.status >= 500:  # our fault or a service's: one line each, the cause logged once
+        logger.warning(
+            "%s %s answered %s %s: %s",
+            request.method,
+            request.url.path,
+            exc.status,
+            exc.code,
+            exc.message,
+            extra={"request_id": request_id_of(request)},
+        )
     return error_response(request, exc)
 
 
-async def _store_not_found(request: Request, exc: Exception) -> JSONResponse:
+async def _store_not_found(request: Request, exc: Exception) -> Response:
     return error_response(request, NotFoundError(str(exc) or "not found"))
 
 
-async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
+async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
     if exc.status_code == 404 and message == "Not Found":
         message = f"no route for {request.method} {request.url.path}"
     elif exc.status_code == 405:
         message = f"method {request.method} is not allowed on {request.url.path}"
-    body = {
-        "error": {
-            "code": HTTP_CODES.get(exc.status_code, "error"),
-            "message": message,
-            "request_id": request_id_of(request),
-        }
-    }
-    return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+    error = error_for_status(exc.status_code, message)
+    error.headers.update(getattr(exc, "headers", None) or {})
+    return error_response(request, error)
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     problems = [
         ".".join(str(part) for part in error.get("loc", ())) + ": " + str(error.get("msg"))

@@ -1,10 +1,9 @@
 """Pure-ASGI middleware: request id, access log, metrics, and the last-resort 500.
 
 Pure ASGI (not ``BaseHTTPMiddleware``) so streams pass through untouched and the
-per-request cost stays small.
+per-request cost stays small. Error answers are rendered by ``http_errors.send_error``.
 """
 
-import json
 import logging
 import re
 import time
@@ -13,10 +12,11 @@ import uuid
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chatkit_backend.errors import INTERNAL_ERROR_MESSAGE, BackendError, ForbiddenOriginError
+from chatkit_backend.errors import CORSRejectedError, ForbiddenOriginError, internal_error
+from chatkit_backend.http_errors import response_for, send_error
 from chatkit_backend.logs import request_id_var
 from chatkit_backend.metrics import Metrics
 
@@ -75,10 +75,6 @@ class RequestMiddleware:
         except ClientDisconnect:
             if not response_started:
                 status = CLIENT_CLOSED_REQUEST  # gone before its body was read: nothing to answer
-        except Exception:
-            error_logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            if not response_started:
-                await _send_internal_error(send_with_id, request_id)
         finally:
             seconds = time.perf_counter() - started
             operation = _operation(scope)
@@ -139,22 +135,10 @@ class OriginGuardMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        request_id = scope.get("state", {}).get("request_id", "")
         error = ForbiddenOriginError(
             f"requests from origin {origin!r} are not allowed: add it to CHATKIT_CORS_ORIGINS"
         )
-        body = json.dumps(error.body(request_id)).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": error.status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, error, scope.get("state", {}).get("request_id", ""))
 
 
 def _own_origin(scope: Scope, headers: Headers) -> str:
@@ -162,10 +146,12 @@ def _own_origin(scope: Scope, headers: Headers) -> str:
 
 
 class InternalErrorMiddleware:
-    """Turns an unexpected exception into the generic JSON 500, inside the CORS middleware.
+    """The one last-resort layer: an unexpected exception becomes the generic JSON 500.
 
-    Placed inside CORS so a browser on another origin can read the 500 (with its request
-    id); ``RequestMiddleware`` keeps the same catch as a backstop for faults outside it.
+    It sits inside the CORS middleware, so a browser on another origin can read the 500
+    (with its request id), and inside ``RequestMiddleware``, so the access log shows it.
+    The traceback goes to the log once. An exception after the response started cannot
+    be answered: it is logged and the response ends where it was.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -188,25 +174,11 @@ class InternalErrorMiddleware:
         except ClientDisconnect:
             raise
         except Exception:
-            if response_started:
-                raise  # nothing to answer: the outer middleware logs it
             error_logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            await _send_internal_error(send, scope.get("state", {}).get("request_id", ""))
-
-
-async def _send_internal_error(send: Send, request_id: str) -> None:
-    body = json.dumps(BackendError(INTERNAL_ERROR_MESSAGE).body(request_id)).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 500,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+            if not response_started:
+                await send_error(
+                    send, internal_error(), scope.get("state", {}).get("request_id", "")
+                )
 
 
 class StrictCORSMiddleware(CORSMiddleware):
@@ -218,11 +190,7 @@ class StrictCORSMiddleware(CORSMiddleware):
         if response.status_code == 200:
             return response
         reason = bytes(response.body).decode()
-        body = {
-            "error": {
-                "code": "cors_rejected",
-                "message": f"{reason} (CHATKIT_CORS_ORIGINS lists the allowed origins)",
-                "request_id": request_id_var.get(),
-            }
-        }
-        return JSONResponse(body, status_code=400, headers={"Vary": "Origin"})
+        error = CORSRejectedError(
+            f"{reason} (CHATKIT_CORS_ORIGINS lists the allowed origins)", headers={"Vary": "Origin"}
+        )
+        return response_for(error, request_id_var.get())

@@ -106,10 +106,14 @@ class Client:
         return self.request(method, descriptor["url"], content=data, headers=headers)
 
     def uploaded(self, name: str, data: bytes, mime_type: str, **kwargs: Any) -> dict[str, Any]:
-        """Create and upload (two-phase); return the attachment as the upload answered it."""
-        response = self.upload(self.created(name, data, mime_type), data, **kwargs)
+        """Create and upload (two-phase); the attachment as our upload route answered it, or
+        (a presigned PUT to a bucket answers nothing) as ``attachments.create`` did."""
+        created = self.created(name, data, mime_type)
+        response = self.upload(created, data, **kwargs)
         assert response.status_code == 200, response.text
-        return response.json()  # type: ignore[no-any-return]
+        if response.headers.get("content-type") == "application/json":
+            return response.json()  # type: ignore[no-any-return]
+        return {key: value for key, value in created.items() if key != "upload_descriptor"}
 
     def direct(self, name: str, data: bytes, mime_type: str | None) -> httpx.Response:
         file: tuple[Any, ...] = (name, data) if mime_type is None else (name, data, mime_type)
@@ -139,7 +143,14 @@ class Client:
         return response.json()["data"]  # type: ignore[no-any-return]
 
     def content(self, attachment_id: str, **kwargs: Any) -> httpx.Response:
+        """The content route, following a redirect to a presigned URL (S3) unless told not to."""
+        kwargs.setdefault("follow_redirects", True)
         return self.request("GET", f"/attachments/{attachment_id}/content", **kwargs)
+
+
+def fetch(url: str, **kwargs: Any) -> httpx.Response:
+    """GET without credentials (as an ``<img>`` does), following redirects."""
+    return httpx.get(url, timeout=10, follow_redirects=True, **kwargs)
 
 
 def error_of(response: httpx.Response, status: int) -> dict[str, str]:

@@ -1,4 +1,8 @@
-"""Every attachment error on a real server, with its exact status, code and message."""
+"""Every attachment error on a real server, with its exact status, code and message.
+
+On disk storage: uploads here go through this server (with S3 they go to the bucket;
+``test_s3_storage.py`` has the refusals of objects uploaded there).
+"""
 
 import socket
 import threading
@@ -14,10 +18,14 @@ from chatkit_backend.attachments.tokens import TokenSigner
 from tests.attachments.conftest import MAX_UPLOAD_BYTES, Live
 from tests.attachments.helpers import JPEG_HEAD, SECRET, USER_HEADER, Client, error_of, png_bytes
 from tests.routes.live_app import captured_log
-from tests.support.bodies import create_body
 
 TOO_LARGE = f"file is larger than the limit of {MAX_UPLOAD_BYTES} bytes (CHATKIT_MAX_UPLOAD_BYTES)"
 ALLOWED = "image/png, image/jpeg, image/gif, image/webp, text/*, application/pdf, application/json"
+
+
+@pytest.fixture(scope="module")
+def live(local_live: Live) -> Live:
+    return local_live
 
 
 def upload_url(live: Live, attachment_id: str, token: str | None) -> str:
@@ -342,16 +350,6 @@ def test_direct_upload_needs_a_file_field(alice: Client) -> None:
         "POST", "/attachments", files={"upload": ("a.txt", b"abc", "text/plain")}
     )
     assert error_of(response, 422)["message"] == "multipart body has no 'file' field"
-
-
-# -- sending --------------------------------------------------------------------------------------
-def test_a_message_cannot_carry_an_attachment_that_was_never_uploaded(alice: Client) -> None:
-    attachment = alice.created("later.txt", b"abc", "text/plain")
-    body = create_body("too early", [attachment["id"]])
-    error = error_of(alice.chatkit(body), 409)
-    assert error["message"] == f"attachment {attachment['id']!r} has not been uploaded yet"
-    assert alice.upload(attachment, b"abc").status_code == 200
-    assert alice.chatkit(body).status_code == 200
 
 
 # -- content and preview ------------------------------------------------------------------------

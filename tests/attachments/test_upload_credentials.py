@@ -46,7 +46,7 @@ def test_upload_without_credentials_uses_the_token_owner(base_url: str, tmp_path
     assert uploaded.status_code == 200, uploaded.text
     assert "upload_descriptor" not in uploaded.json()
 
-    message = create_body("look", [attachment["id"]])
+    message = create_body("look", [str(attachment["id"])])
     streamed = httpx.post(f"{base_url}/chatkit", json=message, headers={"X-API-Key": "key-alice"})
     assert streamed.status_code == 200
     assert sse_events(streamed.text)[0]["type"] == "thread.created"

@@ -34,7 +34,7 @@ def new_thread(
 
 def file_of(live: Live, user: str, attachment_id: str) -> Path:
     """Where the server keeps an attachment's bytes."""
-    return live.app.state.attachment_store.path_for(user, attachment_id)  # type: ignore[no-any-return]
+    return live.app.state.services.attachment_store.path_for(user, attachment_id)  # type: ignore[no-any-return]
 
 
 def age_thread(live: Live, user: str, thread_id: str, days: float, items_too: bool = True) -> None:

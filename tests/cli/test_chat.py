@@ -70,3 +70,33 @@ def test_api_key_is_sent_and_its_absence_reported(tmp_path: Path) -> None:
     assert refused.stderr.startswith("error: 401 unauthorized: ")
     assert accepted.exit_code == 0
     assert accepted.stdout.startswith("You wrote: “let me in”.")
+
+
+def test_the_endpoint_url_of_a_front_end_works(live: Live) -> None:
+    """``--url http://127.0.0.1:8000/chatkit``, as ``api.url`` holds it (it used to POST
+    ``/chatkit/chatkit`` and answer 404)."""
+    result = invoke("chat", "--url", f"{live.url}/chatkit", "-m", "by the endpoint")
+
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("You wrote: “by the endpoint”.")
+
+
+def test_a_custom_path_by_endpoint_url_or_by_path(tmp_path: Path) -> None:
+    with serve(live_settings(tmp_path, path="/v1/chat")) as running:
+        results = [
+            invoke("chat", *args, "-m", "custom path", "--json")
+            for args in (
+                ["--url", f"{running.url}/v1/chat"],
+                ["--url", running.url, "--path", "/v1/chat"],
+                ["--url", f"{running.url}/v1/chat", "--path", "/v1/chat"],
+            )
+        ]
+    assert [result.exit_code for result in results] == [0, 0, 0]
+    assert all(json.loads(result.stdout)["text"].startswith("You wrote") for result in results)
+
+
+def test_a_url_without_a_scheme_is_a_usage_error() -> None:
+    result = invoke("chat", "--url", "127.0.0.1:8000/chatkit", "-m", "hi", env={"COLUMNS": "300"})
+
+    assert result.exit_code == 2
+    assert "'127.0.0.1:8000/chatkit' is not an http:// or https:// URL" in result.stderr

@@ -4,19 +4,32 @@ The offline model waits between tokens, so the reply is seen growing on the scre
 before it ends, then the thread commands are driven as a person would.
 """
 
-import os
 import re
 import sys
 from collections.abc import Iterator
+from typing import TypeAlias
 
 import pexpect
 import pytest
 
-from tests.support.live import run_serve
+from tests.support.live import clean_env, run_serve
 
 TOKEN_DELAY = "0.03"
 REPLY_END = "then restart the server."
 THREAD_LINE = re.compile(r"\(thread (thr_[0-9a-f]+)\)")
+Child: TypeAlias = "pexpect.spawn[str]"  # generic for mypy only
+
+
+def before(child: Child) -> str:
+    """What the terminal showed before the last match."""
+    assert isinstance(child.before, str)
+    return child.before
+
+
+def after(child: Child) -> str:
+    """The text the last match matched."""
+    assert isinstance(child.after, str)
+    return child.after
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +41,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def chat(server: str) -> Iterator[pexpect.spawn]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATKIT_")}
-    env.update({"NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200"})
+def chat(server: str) -> Iterator[Child]:
+    env = clean_env({"NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200"})
     child = pexpect.spawn(
         sys.executable,
         ["-m", "chatkit_backend", "chat", "--url", server],
@@ -47,21 +59,21 @@ def chat(server: str) -> Iterator[pexpect.spawn]:
         child.close(force=True)
 
 
-def _send_and_watch(child: pexpect.spawn, text: str) -> tuple[str | None, str, str]:
+def _send_and_watch(child: Child, text: str) -> tuple[str | None, str, str]:
     """Send a message; return (a new thread's id, the screen while streaming, the whole reply)."""
     child.sendline(text)
     child.expect_exact("assistant> ")
-    found = THREAD_LINE.search(child.before)
+    found = THREAD_LINE.search(before(child))
     child.expect_exact("You wrote:")
-    partial = child.after
+    partial = after(child)
     child.expect(pexpect.TIMEOUT, timeout=0.5)  # whatever arrives in the next half second
-    partial += child.before
+    partial += before(child)
     child.expect_exact(REPLY_END)
     child.expect_exact("you> ")
-    return (found.group(1) if found else None), partial, partial + child.before
+    return (found.group(1) if found else None), partial, partial + before(child)
 
 
-def test_the_reply_appears_word_by_word_then_the_thread_commands_work(chat: pexpect.spawn) -> None:
+def test_the_reply_appears_word_by_word_then_the_thread_commands_work(chat: Child) -> None:
     first, partial, whole = _send_and_watch(chat, "hello progressive")
     # Part of the reply was on screen while the rest was still coming.
     assert whole.startswith("You wrote: “hello progressive”.")
@@ -77,7 +89,7 @@ def test_the_reply_appears_word_by_word_then_the_thread_commands_work(chat: pexp
 
     chat.sendline("/threads")
     chat.expect_exact("you> ")
-    listing = chat.before
+    listing = before(chat)
     assert first in listing and second in listing
     assert re.search(rf"\*\s+{second}\s+second thread", listing)
 
@@ -99,15 +111,16 @@ def test_the_reply_appears_word_by_word_then_the_thread_commands_work(chat: pexp
     assert chat.exitstatus == 0
 
 
-def test_ctrl_c_stops_the_reply_and_keeps_the_session(chat: pexpect.spawn) -> None:
+def test_ctrl_c_stops_the_reply_and_keeps_the_session(chat: Child) -> None:
     chat.sendline("interrupt me")
     chat.expect(THREAD_LINE)
+    assert isinstance(chat.match, re.Match)
     thread_id = chat.match.group(1)
     chat.expect_exact("You wrote:")
     chat.sendintr()
     chat.expect_exact("(stopped)")
     chat.expect_exact("you> ")
-    assert REPLY_END not in chat.before
+    assert REPLY_END not in before(chat)
 
     chat.sendline("/thread")
     chat.expect_exact(thread_id)  # the thread the stopped reply opened is still the current one

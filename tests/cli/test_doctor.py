@@ -12,7 +12,7 @@ import pytest
 
 from chatkit_backend.stores import migrations
 from tests.cli.conftest import invoke
-from tests.client.conftest import Live
+from tests.client.conftest import Live, live_settings, serve
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 from tests.stores.postgres import create_database, drop_database
 from tests.support.live import free_port, run_app
@@ -20,13 +20,14 @@ from tests.support.live import free_port, run_app
 SAMPLES = "tests.cli.samples"
 
 
-def doctor_json(*args: str) -> tuple[int, dict[str, Any]]:
-    result = invoke("doctor", *args, "--json")
-    return result.exit_code, json.loads(result.stdout)
+def doctor_json(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    result = invoke("doctor", *args, "--json", env=env)
+    report: dict[str, Any] = json.loads(result.stdout)
+    return result.exit_code, report
 
 
 def finding(report: dict[str, Any], check: str) -> dict[str, Any]:
-    matches = [f for f in report["findings"] if f["check"] == check]
+    matches: list[dict[str, Any]] = [f for f in report["findings"] if f["check"] == check]
     assert len(matches) == 1, matches
     return matches[0]
 
@@ -55,6 +56,13 @@ def test_the_guides_app_done_right_passes() -> None:
     )
 
 
+@pytest.fixture
+def in_the_project(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from the project's folder, as a user runs the doctor: locations are relative to it."""
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+
+
+@pytest.mark.usefixtures("in_the_project")
 def test_postponed_annotations_are_found_with_file_and_line() -> None:
     code, report = doctor_json(f"{SAMPLES}.future_annotations:app", "--no-model")
 
@@ -69,6 +77,7 @@ def test_postponed_annotations_are_found_with_file_and_line() -> None:
     assert problem["fix"].startswith("remove `from __future__ import annotations` from that file")
 
 
+@pytest.mark.usefixtures("in_the_project")
 def test_the_text_report_names_the_problem_its_place_and_its_fix() -> None:
     result = invoke("doctor", f"{SAMPLES}.future_annotations:app", "--no-model")
 
@@ -373,6 +382,30 @@ def test_a_live_server_answers_threads_list_and_the_preflight(live: Live) -> Non
     assert finding(report, "preflight")["message"] == (
         f"OPTIONS {live.url}/chatkit from http://localhost:3000 allowed (200)"
     )
+
+
+def test_the_endpoint_url_is_accepted_as_well_as_the_base_url(live: Live) -> None:
+    code, report = doctor_json("--url", f"{live.url}/chatkit")
+
+    assert code == 0
+    assert statuses(report) == {"live": "ok", "preflight": "ok"}
+    assert finding(report, "live")["message"].startswith(f"POST {live.url}/chatkit answered")
+
+
+def test_a_custom_path_is_checked_on_the_app_and_the_live_server(tmp_path: Path) -> None:
+    """With CHATKIT_PATH=/v1/chat our own app is checked there, and --url takes its endpoint."""
+    with serve(live_settings(tmp_path, path="/v1/chat")) as running:
+        code, report = doctor_json(
+            "chatkit_backend.app:create_app",
+            "--url",
+            f"{running.url}/v1/chat",
+            "--no-model",
+            env={"CHATKIT_PATH": "/v1/chat", "CHATKIT_DATA_DIR": str(tmp_path / "app")},
+        )
+
+    assert code == 0, report
+    assert finding(report, "routes")["message"].endswith("POST /v1/chat is there")
+    assert finding(report, "live")["status"] == "ok"
 
 
 def test_a_preflight_from_an_origin_not_allowed_is_a_problem(live: Live) -> None:

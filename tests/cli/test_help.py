@@ -1,28 +1,17 @@
 """Every command has help and is documented in docs/cli.md, every option included."""
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 
-from chatkit_backend.cli.main import app
-from tests.cli.conftest import invoke
+from tests.cli.conftest import command_tree, invoke, leaf_commands
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 
-
-def commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
-    """Every command of the tree, groups included, with its path of names."""
-    yield path, command
-    for name, sub in sorted((getattr(command, "commands", None) or {}).items()):
-        yield from commands(sub, (*path, name))
-
-
-ALL = list(commands(typer.main.get_command(app)))
-LEAVES = [(path, command) for path, command in ALL if not getattr(command, "commands", None)]
+ALL = list(command_tree())
+LEAVES = leaf_commands()
 
 
 def section(name: str) -> str:

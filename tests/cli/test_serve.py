@@ -10,10 +10,11 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from pydantic import SecretStr
 
 from chatkit_backend.cli.serve import per_process_limits_warning, start_line
 from chatkit_backend.settings import Settings
-from tests.support.live import free_port, run_cli, run_serve, sse_events
+from tests.support.live import clean_env, free_port, run_cli, run_serve, sse_events
 
 README_CREATE = '{"type":"threads.create","params":{"input":{"content":[{"type":"input_text","text":"hi"}],"attachments":[],"inference_options":{}}}}'
 START = "chatkit-backend listening on "
@@ -50,7 +51,7 @@ def test_start_line_hides_the_database_password_and_shows_the_console() -> None:
     settings = Settings(
         database_url="postgresql://app:hunter2@db:5432/chat",
         model="openai:gpt-4.1",
-        model_api_key="sk-not-shown",
+        model_api_key=SecretStr("sk-not-shown"),
         console=True,
         port=9000,
     )
@@ -86,6 +87,7 @@ def test_serve_prints_where_it_listens_and_answers_the_readme_curl(tmp_path: Pat
 
         created = subprocess.run(
             ["curl", "-sS", "-N", "-X", "POST", f"{base_url}/chatkit", "-d", README_CREATE],
+            env=clean_env(),
             capture_output=True,
             text=True,
             timeout=30,
@@ -106,12 +108,21 @@ def test_serve_prints_where_it_listens_and_answers_the_readme_curl(tmp_path: Pat
                 "-d",
                 '{"type":"threads.list","params":{}}',
             ],
+            env=clean_env(),
             capture_output=True,
             text=True,
             timeout=30,
             check=True,
         )
         assert [thread["id"] for thread in json.loads(listed.stdout)["data"]] == [thread_id]
+
+
+def test_serve_starts_with_a_lower_case_log_level(tmp_path: Path) -> None:
+    """``CHATKIT_LOG_LEVEL=info`` as a uvicorn user writes it (it used to stop the start)."""
+    env = _env(tmp_path, CHATKIT_LOG_LEVEL="info")
+    with run_serve(env, cwd=tmp_path, timeout=60) as (base_url, process):
+        assert _start_line(process).startswith(f"{START}{base_url}/chatkit")
+        assert httpx.get(f"{base_url}/healthz").json() == {"status": "ok"}
 
 
 def test_serve_with_two_workers_runs_two_processes(tmp_path: Path) -> None:
@@ -160,7 +171,7 @@ def test_serve_reload_restarts_on_code_change(tmp_path: Path) -> None:
     module = project / "reload_app.py"
     module.write_text(textwrap.dedent(RELOAD_APP.format(version="one")))
     args = ["--reload", "--factory", "reload_app:create_app"]
-    with run_serve(_env(tmp_path), args=args, cwd=project) as (base_url, _):
+    with run_serve(_env(tmp_path), args=args, cwd=project, timeout=60) as (base_url, _):
         assert httpx.get(f"{base_url}/version").json() == {"version": "one"}
         module.write_text(textwrap.dedent(RELOAD_APP.format(version="two")))
         deadline = time.monotonic() + 30
@@ -204,7 +215,11 @@ def test_serve_rejects_invalid_options(tmp_path: Path, option: str, value: str) 
 def test_console_script_is_installed() -> None:
     script = Path(sys.executable).parent / "chatkit-backend"
     done = subprocess.run(
-        [str(script), "serve", "--help"], capture_output=True, text=True, timeout=60
+        [str(script), "serve", "--help"],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0
     for option in ("--host", "--port", "--reload", "--workers"):

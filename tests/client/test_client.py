@@ -11,6 +11,7 @@ from chatkit.types import (
     ThreadItemUpdatedEvent,
     UserMessageItem,
 )
+from pydantic import AnyUrl
 
 from chatkit_backend.client import (
     BadRequest,
@@ -210,7 +211,9 @@ async def test_two_phase_upload_then_download_and_delete(client: ChatKitClient) 
 async def test_an_upload_to_another_host_never_carries_our_credentials(live: Live) -> None:
     with FakeOpenAIServer() as bucket:
         descriptor = AttachmentUploadDescriptor(
-            url=f"{bucket.url}/bucket/object", method="PUT", headers={"x-amz-acl": "private"}
+            url=AnyUrl(f"{bucket.url}/bucket/object"),
+            method="PUT",
+            headers={"x-amz-acl": "private"},
         )
         async with live.client(api_key="our-secret", headers={"X-Tenant": "t1"}) as client:
             with pytest.raises(MethodNotAllowed):  # the fake bucket answers 405 to PUT
@@ -249,7 +252,9 @@ async def test_unreachable_server_is_a_transport_error() -> None:
 
 
 async def test_asgi_transport_runs_the_app_in_process(live: Live) -> None:
+    async with live.client() as over_http:
+        created = await over_http.send("made over HTTP")
     transport = httpx.ASGITransport(app=live.app)
     async with ChatKitClient("http://in-process", transport=transport) as client:
         page = await client.list_threads(limit=1)
-    assert page.data  # the module's server already holds threads: same store, no network
+    assert [thread.id for thread in page.data] == [created.thread_id]  # same store, no network

@@ -14,6 +14,7 @@ from tests.console.browser import (
     thread_id_of,
     wait_until_idle,
 )
+from tests.support.wait import poll
 
 pytestmark = pytest.mark.browser
 
@@ -111,6 +112,7 @@ def test_stop_aborts_the_stream_keeps_the_partial_reply_and_the_thread_goes_on(
     expect(page.locator("#stop")).to_be_hidden()
     expect(page.locator(".item.assistant.stopped .stopped-note")).to_have_text("stopped")
     shown = page.locator(".item.assistant .parts").last.inner_text()
+    # A fixed wait on purpose: that no token arrives during it is what is tested.
     page.wait_for_timeout(500)
     assert page.locator(".item.assistant .parts").last.inner_text() == shown  # no more tokens
     stream = page.locator("#exchanges .exchange[data-label='threads.create']")
@@ -119,11 +121,17 @@ def test_stop_aborts_the_stream_keeps_the_partial_reply_and_the_thread_goes_on(
     screenshot(page, "stream-stopped")
 
     thread_id = thread_id_of(page)
-    stored = [
-        assistant_text(item)
-        for item in calls.items(thread_id)
-        if item["type"] == "assistant_message"
-    ]
+
+    def saved_replies() -> list[str] | None:
+        replies = [
+            assistant_text(item)
+            for item in calls.items(thread_id)
+            if item["type"] == "assistant_message"
+        ]
+        return replies or None
+
+    # The server saves the partial reply once it sees the connection close.
+    stored = poll(saved_replies, "the stopped reply is saved", within=10)
     assert len(stored) == 1 and stored[0].startswith(shown.strip())
     assert len(stored[0]) < 200, "the stored reply should be the stopped part, not the whole reply"
 

@@ -1,6 +1,8 @@
 """``GET /console`` and its static files: served from the package, on only when asked,
 with nothing from another origin."""
 
+import html
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -103,12 +105,76 @@ async def test_everything_the_page_loads_is_served_from_this_origin(
             if name not in modules:
                 modules.add(name)
                 pending.append(name)
-    assert modules == {"console.js", "api.js", "dom.js", "inspector.js", "items.js", "sse.js"}
+    assert modules == {
+        "console.js",
+        "api.js",
+        "dom.js",
+        "inspector.js",
+        "items.js",
+        "markdown.js",
+        "sse.js",
+        "vendor/marked.esm.js",
+        "vendor/purify.es.js",
+    }
     for name in modules:
         assert (await console.get(f"/console/static/{name}")).status_code == 200
     for path in console_files().iterdir():
+        if path.is_dir():
+            continue
         text = path.read_text(encoding="utf-8").replace('xmlns="http://www.w3.org/2000/svg"', "")
         assert not re.search(r"https?://|//cdn", text), f"{path.name} names another origin"
+    for path in (console_files() / "vendor").iterdir():
+        # Vendored code names URLs (XML namespaces, links in comments) but loads none.
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"""(?:import|from|fetch\(|src=)\s*["'`]https?://""", text), path.name
+        assert "//cdn" not in text, path.name
+
+
+async def test_vendored_libraries_ship_with_their_licences() -> None:
+    vendor = console_files() / "vendor"
+    names = {path.name for path in vendor.iterdir()}
+    assert {"marked.esm.js", "marked.LICENSE.md", "purify.es.js", "dompurify.LICENSE"} <= names
+    assert "MIT License" in (vendor / "marked.esm.js").read_text(encoding="utf-8")[:300]
+    assert "Apache license 2.0" in (vendor / "purify.es.js").read_text(encoding="utf-8")[:300]
+
+
+async def test_page_carries_the_model_picker_and_the_tool_menu(tmp_path: Path) -> None:
+    models = [
+        {"id": "fast", "model": "offline", "label": "Fast"},
+        {"id": "deep", "model": "offline", "default": True, "description": "Thinks longer"},
+    ]
+    tools = [
+        {
+            "type": "mcp",
+            "name": "docs",
+            "url": "http://127.0.0.1:9/mcp",
+            "id": "docs",
+            "headers": {"Authorization": "Bearer not-for-the-page"},
+        },
+        {"type": "mcp", "name": "fs", "command": ["fs-server"]},
+    ]
+    configured = settings(
+        tmp_path, console=True, models=json.dumps(models), tools=json.dumps(tools)
+    )
+    async for client in client_for(configured):
+        page = (await client.get("/console")).text
+
+    assert html.unescape(meta_content(page, "chatkit-models")) == json.dumps(
+        [
+            {"id": "fast", "label": "Fast"},
+            {"id": "deep", "label": "deep", "description": "Thinks longer", "default": True},
+        ]
+    )
+    assert html.unescape(meta_content(page, "chatkit-tools")) == json.dumps(
+        [{"id": "docs", "label": "docs", "type": "mcp"}]
+    )
+    assert "not-for-the-page" not in page and "127.0.0.1:9" not in page
+
+
+def meta_content(page: str, name: str) -> str:
+    match = re.search(rf'<meta name="{name}" content="([^"]*)">', page)
+    assert match, f"no {name} meta tag"
+    return match[1]
 
 
 async def test_console_is_off_by_default(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ It speaks streamed ``POST /v1/responses`` (Responses API) and ``POST /v1/chat/co
 (Chat Completions) as Server-Sent Events, ``POST /v1/audio/transcriptions`` and
 ``GET /v1/models``. Each request takes the next queued ``Reply`` (or ``default_reply``),
 which says what to send: text streamed token by token, tool calls, an error status, a
-stall before the first token or between tokens, a cut or a malformed chunk mid-stream.
+stall before the first token or between tokens, a cut or a malformed chunk mid-stream,
+and the token usage reported at the end (input, cached, output and reasoning tokens).
 
 Every request is recorded (method, path, headers, body) with its connection, and every
 connection records when it opened and closed, so tests can assert what reached the
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import json
 import threading
@@ -78,6 +80,12 @@ class Reply:
     """Seconds to stall after the headers, before the first event."""
     token_delay: float = 0.0
     """Seconds to stall between text tokens."""
+    token_interval: float = 0.0
+    """Send text tokens on a fixed schedule, this many seconds apart (model pace for load
+    tests: one cheap timer per token, no drift from the time spent sending)."""
+    raw_chunks: tuple[bytes, ...] = ()
+    """Send these bytes as the streamed body, one HTTP chunk each, instead of a body built
+    from ``text`` (a recorded stream, replayed byte for byte)."""
     stall_after_tokens: int | None = None
     """Stall (until the client goes away) after this many text tokens."""
     cut_after_tokens: int | None = None
@@ -85,6 +93,45 @@ class Reply:
     malformed_after_tokens: int | None = None
     """Send a chunk that is not JSON after this many text tokens."""
     transcript: str = "transcribed text"
+    answer: Callable[[dict[str, Any]], str] | None = None
+    """Compute ``text`` from the request's JSON body (a model that reads what it was sent)."""
+    input_tokens: int = 10
+    """The usage reported at the end of a stream: input (prompt) tokens, ..."""
+    cached_tokens: int = 0
+    """... how many of them were cached, ..."""
+    output_tokens: int | None = None
+    """... output (completion) tokens (default: one per text token), ..."""
+    reasoning_tokens: int = 0
+    """... and how many of those were reasoning."""
+
+    def usage(self, api: str) -> dict[str, Any]:
+        """The usage object of the reply, as ``api`` (``responses`` or ``chat``) reports it."""
+        output = len(self.tokens()) if self.output_tokens is None else self.output_tokens
+        if api == "chat":
+            return {
+                "prompt_tokens": self.input_tokens,
+                "completion_tokens": output,
+                "total_tokens": self.input_tokens + output,
+                "prompt_tokens_details": {"cached_tokens": self.cached_tokens},
+                "completion_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
+            }
+        return {
+            "input_tokens": self.input_tokens,
+            "input_tokens_details": {"cached_tokens": self.cached_tokens},
+            "output_tokens": output,
+            "output_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
+            "total_tokens": self.input_tokens + output,
+        }
+
+    annotations: tuple[dict[str, Any], ...] = ()
+    """Responses API: annotations of the text (``url_citation``, ``file_citation``...),
+    streamed as ``response.output_text.annotation.added`` after the text."""
+    reasoning: tuple[str, ...] = ()
+    """Responses API: reasoning summary texts, streamed in a ``reasoning`` item first."""
+    output_items: tuple[dict[str, Any], ...] = ()
+    """Responses API: hosted tool calls (``web_search_call``, ``image_generation_call``...)
+    streamed as whole output items (added, then done) before the message; an ``id`` is
+    added when missing."""
 
     def tokens(self) -> list[str]:
         """The text split into word tokens, each keeping its following space."""
@@ -303,6 +350,7 @@ class _Exchange:
         self.record = record
         self.gone = asyncio.ensure_future(self._watch_eof())
         self.sequence = itertools.count()
+        self.paced_from = 0.0
 
     async def _watch_eof(self) -> None:
         with contextlib.suppress(ConnectionError):
@@ -313,6 +361,8 @@ class _Exchange:
             self.record.closed_by = "client"
 
     async def answer(self, reply: Reply) -> None:
+        if reply.answer is not None and self.request.body:
+            reply = dataclasses.replace(reply, text=reply.answer(self.request.json()))
         try:
             path = self.request.path.split("?", 1)[0]
             if self.request.method == "GET" and path.endswith("/models"):
@@ -323,6 +373,11 @@ class _Exchange:
                 await self._json(405, {"error": {"message": "method not allowed"}})
             elif reply.status != 200:
                 await self._error(reply)
+            elif reply.raw_chunks and self.request.is_streamed:
+                await self._start_stream()
+                for chunk in reply.raw_chunks:
+                    await self._chunk(chunk)
+                await self._end_stream()
             elif path.endswith("/chat/completions") and self.request.is_streamed:
                 await self._chat_completions(reply)
             elif path.endswith("/responses") and self.request.is_streamed:
@@ -404,8 +459,14 @@ class _Exchange:
         """Apply the reply's stalls and faults before text token ``index``; False: stop."""
         if index == 0:
             await self._sleep(reply.first_token_delay)
+            self.paced_from = asyncio.get_running_loop().time()
         elif reply.token_delay:
             await self._sleep(reply.token_delay)
+        if reply.token_interval and index:
+            loop = asyncio.get_running_loop()
+            await asyncio.sleep(self.paced_from + index * reply.token_interval - loop.time())
+            if self.gone.done():
+                raise _ClientGone
         if reply.stall_after_tokens is not None and index == reply.stall_after_tokens:
             await self._stall_forever()
         if reply.cut_after_tokens is not None and index == reply.cut_after_tokens:
@@ -516,11 +577,7 @@ class _Exchange:
             "created": int(time.time()),
             "model": model,
             "choices": [],
-            "usage": {
-                "prompt_tokens": 10,
-                "completion_tokens": len(tokens),
-                "total_tokens": 10 + len(tokens),
-            },
+            "usage": reply.usage("chat"),
         }
         await self._chunk(b"data: " + json.dumps(usage).encode() + b"\n\n")
         await self._chunk(b"data: [DONE]\n\n")
@@ -551,9 +608,11 @@ class _Exchange:
         await self._event("response.created", {"response": response})
         await self._event("response.in_progress", {"response": response})
         output: list[dict[str, Any]] = []
+        await self._reasoning_and_hosted_items(reply, output)
         tokens = reply.tokens()
         if tokens:
             message_id = f"msg_fake{number}"
+            message_index = len(output)
             message: dict[str, Any] = {
                 "id": message_id,
                 "type": "message",
@@ -561,9 +620,11 @@ class _Exchange:
                 "status": "in_progress",
                 "content": [],
             }
-            await self._event("response.output_item.added", {"output_index": 0, "item": message})
+            await self._event(
+                "response.output_item.added", {"output_index": message_index, "item": message}
+            )
             part = {"type": "output_text", "text": "", "annotations": []}
-            where = {"item_id": message_id, "output_index": 0, "content_index": 0}
+            where = {"item_id": message_id, "output_index": message_index, "content_index": 0}
             await self._event("response.content_part.added", {**where, "part": part})
             for index, token in enumerate(tokens):
                 if not await self._before_token(reply, index):
@@ -573,13 +634,24 @@ class _Exchange:
                 )
             if not await self._before_token(reply, len(tokens)):
                 return
-            done_part = {"type": "output_text", "text": reply.text, "annotations": []}
+            for annotation_index, annotation in enumerate(reply.annotations):
+                await self._event(
+                    "response.output_text.annotation.added",
+                    {**where, "annotation_index": annotation_index, "annotation": annotation},
+                )
+            done_part = {
+                "type": "output_text",
+                "text": reply.text,
+                "annotations": list(reply.annotations),
+            }
             await self._event(
                 "response.output_text.done", {**where, "text": reply.text, "logprobs": []}
             )
             await self._event("response.content_part.done", {**where, "part": done_part})
             message = {**message, "status": "completed", "content": [done_part]}
-            await self._event("response.output_item.done", {"output_index": 0, "item": message})
+            await self._event(
+                "response.output_item.done", {"output_index": message_index, "item": message}
+            )
             output.append(message)
         elif not await self._before_token(reply, 0):
             return
@@ -604,16 +676,44 @@ class _Exchange:
             item = {**item, "arguments": call.arguments_json, "status": "completed"}
             await self._event("response.output_item.done", {"output_index": index, "item": item})
             output.append(item)
-        usage = {
-            "input_tokens": 10,
-            "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens": len(tokens),
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": 10 + len(tokens),
+        completed = {
+            **response,
+            "status": "completed",
+            "output": output,
+            "usage": reply.usage("responses"),
         }
-        completed = {**response, "status": "completed", "output": output, "usage": usage}
         await self._event("response.completed", {"response": completed})
         await self._end_stream()
+
+    async def _reasoning_and_hosted_items(self, reply: Reply, output: list[dict[str, Any]]) -> None:
+        """The reasoning summary item and the hosted tool calls of ``reply``, in that order."""
+        number = self.record.number
+        if reply.reasoning:
+            index = len(output)
+            item: dict[str, Any] = {"id": f"rs_fake{number}", "type": "reasoning", "summary": []}
+            await self._event("response.output_item.added", {"output_index": index, "item": item})
+            where = {"item_id": item["id"], "output_index": index}
+            for summary_index, text in enumerate(reply.reasoning):
+                at = {**where, "summary_index": summary_index}
+                empty = {"type": "summary_text", "text": ""}
+                await self._event("response.reasoning_summary_part.added", {**at, "part": empty})
+                await self._event("response.reasoning_summary_text.delta", {**at, "delta": text})
+                await self._event("response.reasoning_summary_text.done", {**at, "text": text})
+                done = {"type": "summary_text", "text": text}
+                await self._event("response.reasoning_summary_part.done", {**at, "part": done})
+            summary = [{"type": "summary_text", "text": text} for text in reply.reasoning]
+            item = {**item, "summary": summary}
+            await self._event("response.output_item.done", {"output_index": index, "item": item})
+            output.append(item)
+        for position, raw in enumerate(reply.output_items):
+            index = len(output)
+            item = {"id": f"{raw['type']}_fake{number}_{position}", **raw}
+            added = {**item, "status": "in_progress"}
+            if "result" in added:
+                added["result"] = None
+            await self._event("response.output_item.added", {"output_index": index, "item": added})
+            await self._event("response.output_item.done", {"output_index": index, "item": item})
+            output.append(item)
 
 
 @contextlib.contextmanager
@@ -622,3 +722,35 @@ def fake_openai_server(default_reply: Reply | None = None) -> Iterator[FakeOpenA
     server = FakeOpenAIServer(default_reply)
     with server:
         yield server
+
+
+# -- tool-calling mode ---------------------------------------------------------------------
+TOOL_ANSWER = "The tool said: {output}"
+
+
+def tool_output_text(body: dict[str, Any]) -> str:
+    """The output of the newest tool call a model request carries: the last
+    ``function_call_output`` item (Responses API) or ``tool`` message (Chat Completions)."""
+    items = body.get("input") if isinstance(body.get("input"), list) else body.get("messages")
+    for item in reversed(items or []):
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") == "function_call_output" or item.get("role") == "tool":
+            output = item.get("output", item.get("content"))
+            if isinstance(output, list):  # structured output: the text parts
+                output = "".join(
+                    str(part.get("text", "")) for part in output if isinstance(part, dict)
+                )
+            return str(output)
+    return "(no tool output)"
+
+
+def tool_round(
+    name: str, arguments: dict[str, Any], call_id: str = "call_1"
+) -> tuple[Reply, Reply]:
+    """The two replies of one tool round: call ``name`` with ``arguments``, then answer
+    ``"The tool said: <its output>"`` (read from the next request)."""
+    return (
+        Reply(text="", tool_calls=(ToolCall(name, arguments, call_id),)),
+        Reply(answer=lambda body: TOOL_ANSWER.format(output=tool_output_text(body))),
+    )

@@ -42,9 +42,9 @@ def model_settings(kind: str, fake: FakeOpenAIServer, **overrides: Any) -> Setti
     return Settings(**values)
 
 
-def offline_settings(**overrides: object) -> Settings:
+def offline_settings(**overrides: Any) -> Settings:
     """Settings with no model configured (the offline model), a memory store, no delay."""
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "model_api_key": None,
         "model_base_url": None,
         "database_url": "memory://",

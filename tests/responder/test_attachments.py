@@ -10,7 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
-from chatkit.types import FileAttachment, ImageAttachment, UserMessageItem, UserMessageTextContent
+from chatkit.types import (
+    FileAttachment,
+    ImageAttachment,
+    InferenceOptions,
+    UserMessageItem,
+    UserMessageTextContent,
+)
+from pydantic import AnyUrl
 
 from chatkit_backend.context import RequestContext
 from chatkit_backend.responder.converter import BackendThreadItemConverter, current_request_context
@@ -86,8 +93,8 @@ def test_image_text_and_other_files_reach_the_model(fake: FakeOpenAIServer, tmp_
     )
     assert parts[3] == {
         "type": "input_text",
-        "text": "The user attached the file report.pdf (application/pdf), 13 bytes. Its contents were not read: "
-        "this server gives the model only images and text files.",
+        "text": "The user attached the file report.pdf (application/pdf), 13 bytes, "
+        "but it could not be read as a PDF.",
     }
 
 
@@ -121,7 +128,7 @@ def message_with(*attachments: Any) -> UserMessageItem:
         created_at=datetime.now(),
         content=[UserMessageTextContent(text="see attached")],
         attachments=list(attachments),
-        inference_options={},
+        inference_options=InferenceOptions(),
     )
 
 
@@ -172,7 +179,10 @@ async def test_binary_content_under_a_text_type_is_not_read() -> None:
 async def test_unavailable_file_is_named_as_unavailable(reader: Any) -> None:
     converter = BackendThreadItemConverter(reader)
     image = ImageAttachment(
-        id="atc_gone", name="gone.png", mime_type="image/png", preview_url="http://127.0.0.1/p"
+        id="atc_gone",
+        name="gone.png",
+        mime_type="image/png",
+        preview_url=AnyUrl("http://127.0.0.1/p"),
     )
 
     parts = await convert(converter, message_with(image))

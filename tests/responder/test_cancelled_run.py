@@ -12,6 +12,7 @@ from chatkit_backend.responder import AgentResponder
 from chatkit_backend.server import BackendServer
 from chatkit_backend.stores import MemoryStore
 from tests.responder.conftest import offline_settings, user_input
+from tests.support.wait import apoll
 
 CREATE = {"type": "threads.create", "params": {"input": user_input("Tell me a story")}}
 
@@ -46,11 +47,15 @@ async def test_cancelled_reply_leaves_no_unretrieved_task_exception() -> None:
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
         del reader, result  # the cancellation's traceback holds the SDK's frames, and their tasks
-        await asyncio.sleep(0.1)  # the run and the SDK's helper tasks wind down
+
+        async def wound_down() -> bool:  # the run and the SDK's helper tasks
+            return not _running_since(tasks_before)
+
+        await apoll(wound_down, "the cancelled run's tasks ended", within=10)
         for _ in range(3):
             gc.collect()  # an exception nobody retrieved is reported when its task is collected
-            await asyncio.sleep(0.01)
-        left = {task for task in asyncio.all_tasks() - tasks_before if not task.done()}
+            await asyncio.sleep(0)  # and its report runs
+        left = _running_since(tasks_before)
     finally:
         loop.set_exception_handler(previous_handler)
         await store.close()
@@ -58,3 +63,8 @@ async def test_cancelled_reply_leaves_no_unretrieved_task_exception() -> None:
     assert len(deltas) >= 3
     assert left == set()
     assert [context.get("message") for context in reported] == []
+
+
+def _running_since(before: set[asyncio.Task[Any]]) -> set[asyncio.Task[Any]]:
+    """Tasks started since ``before`` was taken that have not finished."""
+    return {task for task in asyncio.all_tasks() - before if not task.done()}

@@ -9,15 +9,16 @@ from chatkit.types import (
     AssistantMessageItem,
     ClientToolCallItem,
     HiddenContextItem,
+    InferenceOptions,
     SDKHiddenContextItem,
     UserMessageItem,
     UserMessageTagContent,
     UserMessageTextContent,
     WidgetItem,
 )
-from chatkit.widgets import Card, Text
 
 from chatkit_backend.responder.converter import BackendThreadItemConverter
+from tests.support.widgets import text_card
 
 START = datetime(2025, 1, 1, 12, 0, 0)
 
@@ -36,7 +37,7 @@ def thread_items() -> list[Any]:
                 UserMessageTextContent(text="Compare "),
                 UserMessageTagContent(id="p1", text="Alpha", data={"price": 10}),
             ],
-            inference_options={},
+            inference_options=InferenceOptions(),
         ),
         AssistantMessageItem(
             id="m2",
@@ -51,7 +52,7 @@ def thread_items() -> list[Any]:
             id="m3",
             thread_id="t",
             created_at=at(2),
-            widget=Card(children=[Text(value="Alpha: 10")]),
+            widget=text_card("Alpha: 10"),
         ),
         ClientToolCallItem(
             id="m4",
@@ -73,7 +74,7 @@ def thread_items() -> list[Any]:
             created_at=at(6),
             content=[UserMessageTextContent(text="Why?")],
             quoted_text="Alpha costs 10.",
-            inference_options={},
+            inference_options=InferenceOptions(),
         ),
     ]
 

@@ -38,6 +38,8 @@ def test_client_disconnect_closes_the_model_connection_and_saves_partial_text(
                     deltas.append(update["delta"])
                 if len(deltas) == 3:
                     break  # the model now stalls; the client leaves when the block ends
+            # A fixed wait on purpose: the model stalls, and nothing but the client's leaving
+            # may end its call, so the call must still be open a while into the stall.
             time.sleep(0.2)
             assert fake.model_requests[0].connection.is_open  # still waiting on the stalled model
             left_at = time.monotonic()

@@ -43,6 +43,7 @@ def test_progress_tool_streams_progress_then_the_answer(example_app: LiveApp) ->
     stream = example_app.create_thread('/tool research {"topic": "tides"}')
 
     assert [event["text"] for event in stream.of_type("progress_update")] == [
+        "Calling research…",  # every tool call shows (responder/tool_activity.py)
         "Searching: tides",
         "Reading: tides",
         "Summarising: tides",

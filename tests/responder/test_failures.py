@@ -94,12 +94,10 @@ def test_unreachable_model_server_ends_stream_with_retryable_error(
         "allow_retry": True,
     }
     assert [
-        record.request_id
+        getattr(record, "request_id", None)
         for record in responder_log.records
         if getattr(record, "failure", None) == "unreachable"
-    ] == [  # type: ignore[attr-defined]
-        stream.request_id
-    ]
+    ] == [stream.request_id]
 
 
 TIMEOUT_MESSAGE = "The assistant's model took too long to respond. Try again."

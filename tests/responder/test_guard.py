@@ -2,16 +2,17 @@
 
 import asyncio
 import time
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 from agents import ModelSettings, ModelTracing
+from agents.items import TResponseStreamEvent
 
 from chatkit_backend.responder.guard import ModelTimeoutError, TimeoutModel
 from chatkit_backend.responder.offline import OfflineModel
 
 
-def stream_of(model: TimeoutModel) -> Any:
+def stream_of(model: TimeoutModel) -> AsyncIterator[TResponseStreamEvent]:
     return model.stream_response(
         None,
         [{"role": "user", "content": "hi"}],
@@ -32,6 +33,7 @@ async def test_slow_consumer_does_not_trip_the_idle_bound() -> None:
     async for event in stream_of(model):
         types.append(event.type)
         if len(types) <= 4:
+            # a fixed wait on purpose: the consumer's slowness is the behaviour under test
             await asyncio.sleep(0.3)  # twice the idle bound, spent by the consumer
 
     assert types[0] == "response.created"
@@ -77,12 +79,15 @@ async def test_shorter_idle_bound_applies_as_soon_as_tokens_flow() -> None:
 async def test_cancelling_the_consumer_is_not_reported_as_a_timeout() -> None:
     model = TimeoutModel(OfflineModel(token_delay=0.5), first_token_timeout=0.2, idle_timeout=0.2)
 
+    waiting = asyncio.Event()
+
     async def read() -> None:
-        async for _ in stream_of(model):
-            pass
+        async for event in stream_of(model):
+            if event.type == "response.content_part.added":
+                waiting.set()  # the next event is the first token, half a second away
 
     task = asyncio.create_task(read())
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(waiting.wait(), timeout=5)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

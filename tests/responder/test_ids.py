@@ -51,7 +51,7 @@ def ids_of(events: list[ThreadStreamEvent]) -> list[str]:
 
 def test_messages_sharing_a_fake_id_get_their_own_store_ids() -> None:
     ids = rewriter()
-    stream = [
+    stream: list[ThreadStreamEvent] = [
         ThreadItemAddedEvent(item=message()),
         delta("first"),
         ThreadItemDoneEvent(item=message("first")),
@@ -68,7 +68,12 @@ def test_messages_sharing_a_fake_id_get_their_own_store_ids() -> None:
 
 def test_unfinished_message_keeps_its_streamed_text() -> None:
     ids = rewriter()
-    for event in [ThreadItemAddedEvent(item=message()), delta("Half "), delta("done")]:
+    events: list[ThreadStreamEvent] = [
+        ThreadItemAddedEvent(item=message()),
+        delta("Half "),
+        delta("done"),
+    ]
+    for event in events:
         ids.rewrite(event)
 
     [partial] = ids.unfinished()
@@ -78,12 +83,13 @@ def test_unfinished_message_keeps_its_streamed_text() -> None:
 
 def test_removal_of_a_model_id_removes_every_item_given_for_it() -> None:
     ids = rewriter()
-    for event in [
+    events: list[ThreadStreamEvent] = [
         ThreadItemAddedEvent(item=message()),
         ThreadItemDoneEvent(item=message("a")),
         ThreadItemAddedEvent(item=message()),
         delta("b"),
-    ]:
+    ]
+    for event in events:
         ids.rewrite(event)
 
     removed = ids.rewrite(ThreadItemRemovedEvent(item_id=FAKE))

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 from agents import OpenAIChatCompletionsModel, OpenAIResponsesModel
+from pydantic import SecretStr
 
 from chatkit_backend.responder import AgentResponder, OfflineModel, TimeoutModel, model_choice
 from chatkit_backend.responder.instructions import DEFAULT_INSTRUCTIONS
@@ -24,7 +25,7 @@ def test_no_key_and_no_base_url_means_offline() -> None:
 
 
 async def test_openai_model_uses_the_responses_api() -> None:
-    responder = AgentResponder(Settings(model="openai:gpt-4.1", model_api_key="sk-test"))
+    responder = AgentResponder(Settings(model="openai:gpt-4.1", model_api_key=SecretStr("sk-test")))
 
     assert responder.describe() == "openai:gpt-4.1 (Responses API)"
     assert isinstance(responder.model, TimeoutModel)
@@ -51,7 +52,7 @@ async def test_openai_compatible_model_uses_chat_completions_at_the_base_url() -
 
 
 def test_key_alone_defaults_to_an_openai_model() -> None:
-    choice = model_choice(Settings(model_api_key="sk-test"))
+    choice = model_choice(Settings(model_api_key=SecretStr("sk-test")))
     assert (choice.kind, choice.name, choice.base_url) == ("openai", "gpt-4.1-mini", None)
 
 
@@ -72,23 +73,27 @@ def test_openai_model_without_a_key_is_refused_with_the_variables_to_set() -> No
 
 
 def test_explicit_offline_wins_over_a_key() -> None:
-    assert model_choice(Settings(model="offline", model_api_key="sk-test")).kind == "offline"
+    assert (
+        model_choice(Settings(model="offline", model_api_key=SecretStr("sk-test"))).kind
+        == "offline"
+    )
 
 
 def test_instructions_come_from_the_setting() -> None:
-    responder = AgentResponder(Settings(instructions="  Answer like a pirate.  "))
-    assert responder.agent.instructions == "Answer like a pirate."
+    agent = AgentResponder(Settings(instructions="  Answer like a pirate.  ")).agent
+    assert agent is not None and agent.instructions == "Answer like a pirate."
 
 
 def test_instructions_come_from_the_file(tmp_path: Path) -> None:
     path = tmp_path / "prompt.md"
     path.write_text("You answer in haiku.\n", encoding="utf-8")
-    responder = AgentResponder(Settings(instructions_file=path))
-    assert responder.agent.instructions == "You answer in haiku."
+    agent = AgentResponder(Settings(instructions_file=path)).agent
+    assert agent is not None and agent.instructions == "You answer in haiku."
 
 
 def test_default_instructions_without_settings() -> None:
-    assert AgentResponder(Settings()).agent.instructions == DEFAULT_INSTRUCTIONS
+    agent = AgentResponder(Settings()).agent
+    assert agent is not None and agent.instructions == DEFAULT_INSTRUCTIONS
 
 
 def test_missing_instructions_file_is_refused(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ def add(a: int, b: int) -> int:
 async def run(agent: Agent[Any], text: str) -> tuple[str, list[str]]:
     """Run the agent streamed; return its final text and the raw event types."""
     result = Runner.run_streamed(agent, [{"role": "user", "content": text}], run_config=RUN_CONFIG)
-    kinds = [
+    kinds: list[str] = [
         event.data.type
         async for event in result.stream_events()
         if event.type == "raw_response_event"

@@ -5,6 +5,7 @@ import json
 
 import pytest
 from chatkit.types import AudioInput
+from pydantic import SecretStr
 
 from chatkit_backend.context import RequestContext
 from chatkit_backend.errors import ServiceUnavailableError
@@ -59,7 +60,7 @@ def test_transcription_without_a_model_answers_501_saying_what_to_set(
 
 
 def test_no_transcriber_without_the_setting() -> None:
-    assert transcriber_from_settings(Settings(model_api_key="sk-test")) is None
+    assert transcriber_from_settings(Settings(model_api_key=SecretStr("sk-test"))) is None
 
 
 def test_transcription_model_without_a_key_is_refused() -> None:

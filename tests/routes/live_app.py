@@ -4,6 +4,7 @@ import contextlib
 import io
 import json
 import logging
+import logging.config
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +14,9 @@ import httpx
 from fastapi import FastAPI
 
 from chatkit_backend.app import create_app
+from chatkit_backend.logs import PACKAGE_LOGGERS, logging_config
 from chatkit_backend.settings import Settings
-from tests.support.bodies import create_body
+from tests.support.bodies import create_body as create_body  # re-exported for the tests
 from tests.support.live import free_port, run_app, sse_events
 
 HINT = "hi"
@@ -86,16 +88,32 @@ def assistant_text(events: list[dict[str, Any]]) -> str:
 
 
 @contextlib.contextmanager
-def captured_log(log_format: str = "text") -> Iterator[io.StringIO]:
-    """What the package's configured log handler writes (set up by ``create_app``)."""
+def captured_log(log_format: str = "text", level: str = "INFO") -> Iterator[io.StringIO]:
+    """The package's log set-up (as ``serve`` installs it), writing into a buffer.
+
+    ``create_app`` leaves logging alone, so tests install the set-up themselves and put
+    the loggers back as they were afterwards.
+    """
+    names = [*PACKAGE_LOGGERS, "openai.agents", "uvicorn.access"]
+    saved = {
+        name: (logger.handlers[:], logger.level, logger.propagate, logger.disabled)
+        for name in names
+        for logger in [logging.getLogger(name)]
+    }
+    buffer = io.StringIO()
+    logging.config.dictConfig(logging_config(level, log_format))
     handler = logging.getLogger("chatkit_backend").handlers[0]
     assert isinstance(handler, logging.StreamHandler)
-    buffer = io.StringIO()
-    previous = handler.setStream(buffer)
+    handler.setStream(buffer)
     try:
         yield buffer
     finally:
-        handler.setStream(previous)
+        for name, (handlers, old_level, propagate, disabled) in saved.items():
+            logger = logging.getLogger(name)
+            logger.handlers = handlers
+            logger.setLevel(old_level)
+            logger.propagate = propagate
+            logger.disabled = disabled
 
 
 def wait_for_log(log: io.StringIO, needle: str, within: float = 5.0) -> str:

@@ -98,6 +98,7 @@ async def test_disconnect_mid_stream_saves_the_partial_reply(tmp_path: Path) -> 
 
             # The generation stopped: nothing more is saved after the full reply's time has passed.
             remaining = len(full.split()) * TOKEN_DELAY - (time.monotonic() - disconnected)
+            # A fixed wait on purpose: that nothing arrives during it is what is tested.
             await asyncio.sleep(max(remaining, 0) + 0.5)
             assert await _items(client, thread_id) == items
 

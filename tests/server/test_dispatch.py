@@ -11,7 +11,7 @@ import pydantic
 import pytest
 from chatkit.server import StreamingResult
 from chatkit.store import NotFoundError as StoreNotFoundError
-from chatkit.types import ClosedStatus, LockedStatus, ThreadMetadata
+from chatkit.types import ClosedStatus, LockedStatus, ThreadMetadata, is_streaming_req
 
 from chatkit_backend.context import RequestContext
 from chatkit_backend.errors import InvalidJSONError, InvalidRequestError, NotFoundError
@@ -178,13 +178,15 @@ async def test_thread_list_is_byte_for_byte_the_sdks_answer(server: BackendServe
     ]
     for body in bodies:
         request = parse_request(json.dumps(body).encode())
+        assert not is_streaming_req(request)
         ours = (await dispatcher.handle(request, ALICE)).json
-        assert ours == await server._process_non_streaming(request, ALICE), body  # type: ignore[arg-type]
+        assert ours == await server._process_non_streaming(request, ALICE), body
     assert b"integration-only" not in ours
     empty = parse_request(b'{"type": "threads.list", "params": {}}')
+    assert not is_streaming_req(empty)
     assert (await dispatcher.handle(empty, BOB)).json == await server._process_non_streaming(
         empty, BOB
-    )  # type: ignore[arg-type]
+    )
 
 
 # -- no TypeAdapter is built per request -------------------------------------------------------

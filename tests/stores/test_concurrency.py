@@ -7,13 +7,16 @@ import textwrap
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from chatkit.types import AssistantMessageContent
 
 from chatkit_backend.stores import BackendStore, SQLStore, StoreUnavailableError, open_store
+from chatkit_backend.stores.connections import SQLiteDatabase
 from tests.stores.conftest import ALICE, BOB, empty_postgres_store
 from tests.stores.samples import T0, message, thread
+from tests.support.live import clean_env
 
 
 async def test_fifty_concurrent_writers_on_one_thread_lose_nothing(store: BackendStore) -> None:
@@ -103,6 +106,7 @@ async def test_two_processes_write_to_one_sqlite_file(tmp_path: Path) -> None:
             url,
             name,
             "60",
+            env=clean_env(),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -122,20 +126,27 @@ async def test_two_processes_write_to_one_sqlite_file(tmp_path: Path) -> None:
 
 
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
-    async def pragmas() -> tuple[str, int, int]:
+    names = ("journal_mode", "busy_timeout", "foreign_keys", "synchronous", "wal_autocheckpoint")
+
+    async def pragmas() -> list[tuple[Any, ...]]:
         store = open_store(f"sqlite:///{tmp_path}/chat.db", busy_timeout_ms=4321)
         assert isinstance(store, SQLStore)
         await store.open()
         try:
-            async with store.engine.connect() as conn:
-                mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar_one()
-                busy = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar_one()
-                keys = (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar_one()
-                return mode, busy, keys
+            db = store._db
+            assert isinstance(db, SQLiteDatabase)
+            # The event loop's own connection never waits (busy timeout 0, no checkpoint);
+            # the writer's thread waits up to the busy timeout.
+            direct = tuple([(await db.read(f"PRAGMA {name}", ()))[0][0] for name in names])
+            async with db.transaction() as tx:
+                writer = tuple([(await tx.fetch(f"PRAGMA {name}", ()))[0][0] for name in names])
+            return [direct, writer]
         finally:
             await store.close()
 
-    assert asyncio.run(pragmas()) == ("wal", 4321, 1)
+    direct, writer = asyncio.run(pragmas())
+    assert direct == ("wal", 0, 1, 1, 0)  # synchronous 1: NORMAL (see docs/stores.md)
+    assert writer == ("wal", 4321, 1, 1, 1000)
 
 
 async def test_a_sqlite_file_locked_past_the_busy_timeout_is_unavailable(tmp_path: Path) -> None:

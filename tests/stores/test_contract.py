@@ -141,17 +141,48 @@ async def test_a_slash_in_a_tenant_does_not_merge_two_owners(store: BackendStore
         await store.load_thread("thr_first", second)
 
 
-async def test_foreign_thread_and_its_items_read_as_not_found(store: BackendStore) -> None:
+async def test_foreign_thread_reads_as_not_found_and_its_items_as_an_empty_page(
+    store: BackendStore,
+) -> None:
     await store.save_thread(thread(), ALICE)
     await store.add_thread_item("thr_1", message("msg_1"), ALICE)
+    await store.add_thread_item("thr_1", message("msg_2"), ALICE)
     with pytest.raises(StoreNotFoundError):
         await store.load_thread("thr_1", BOB)
-    with pytest.raises(StoreNotFoundError):
-        await store.load_thread_items("thr_1", None, 10, "asc", BOB)
     with pytest.raises(StoreNotFoundError):
         await store.load_item("thr_1", "msg_1", BOB)
     with pytest.raises(StoreNotFoundError):
         await store.load_feedback("thr_1", BOB)
+    for after in (None, "msg_1", "msg_nope"):  # the SDK's store contract: an empty page
+        for order in ("asc", "desc"):
+            page = await store.load_thread_items("thr_1", after, 10, order, BOB)
+            assert (page.data, page.has_more, page.after) == ([], False, None)
+    assert len((await store.load_thread_items("thr_1", None, 10, "asc", ALICE)).data) == 2
+
+
+async def test_items_of_a_missing_thread_are_an_empty_page(store: BackendStore) -> None:
+    for after in (None, "msg_1"):
+        page = await store.load_thread_items("thr_nope", after, 10, "asc", ALICE)
+        assert (page.data, page.has_more, page.after) == ([], False, None)
+
+
+async def test_the_sdk_store_contract_on_isolation_holds(store: BackendStore) -> None:
+    """The cases of the SDK's own store suite (``tests/test_store.py`` of chatkit-python):
+    the owner reads back what was saved; another user gets NotFoundError for the thread
+    and an item, and an empty page of items."""
+    await store.save_thread(thread("shared_thread"), ALICE)
+    items = every_item_type()[:3]
+    for item in items:
+        await store.add_thread_item("shared_thread", item, ALICE)
+    assert (await store.load_thread_items("shared_thread", None, 10, "asc", ALICE)).data == items
+    assert (await store.load_thread_items("shared_thread", None, 10, "asc", BOB)).data == []
+    with pytest.raises(SDKNotFoundError):
+        await store.load_thread("shared_thread", BOB)
+    with pytest.raises(SDKNotFoundError):
+        await store.load_item("shared_thread", items[0].id, BOB)
+    await store.save_attachment(file_attachment("atc_1"), ALICE)
+    with pytest.raises(SDKNotFoundError):
+        await store.load_attachment("atc_1", BOB)
 
 
 async def test_foreign_thread_cannot_be_written(store: BackendStore) -> None:
@@ -345,8 +376,6 @@ async def test_adding_to_a_missing_thread_is_not_found(store: BackendStore) -> N
         await store.add_thread_item("thr_nope", message("msg_1", "thr_nope"), ALICE)
     with pytest.raises(StoreNotFoundError):
         await store.save_item("thr_nope", message("msg_1", "thr_nope"), ALICE)
-    with pytest.raises(StoreNotFoundError):
-        await store.load_thread_items("thr_nope", None, 10, "asc", ALICE)
 
 
 async def test_missing_item_is_not_found(store: BackendStore) -> None:

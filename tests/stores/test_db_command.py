@@ -11,16 +11,17 @@ from chatkit_backend.cli.main import app
 from chatkit_backend.stores import migrations
 
 runner = CliRunner()
+HEAD = migrations.head()
 
 
 def test_upgrade_creates_the_schema_then_has_nothing_to_do(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/chat.db"
     first = runner.invoke(app, ["db", "upgrade", "--database-url", url], catch_exceptions=False)
     assert first.exit_code == 0
-    assert first.stdout == f"{url}: schema upgraded from revision none to 0001\n"
+    assert first.stdout == f"{url}: schema upgraded from revision none to {HEAD}\n"
     again = runner.invoke(app, ["db", "upgrade", "--database-url", url], catch_exceptions=False)
-    assert again.stdout == f"{url}: schema already at revision 0001, nothing to do\n"
-    assert migrations.current(url) == "0001"
+    assert again.stdout == f"{url}: schema already at revision {HEAD}, nothing to do\n"
+    assert migrations.current(url) == HEAD
 
 
 def test_current_names_the_fix_for_an_empty_database(tmp_path: Path) -> None:
@@ -30,7 +31,7 @@ def test_current_names_the_fix_for_an_empty_database(tmp_path: Path) -> None:
     assert result.stdout.splitlines() == [
         f"database: {url}",
         "revision: none (empty database)",
-        "this version needs: 0001",
+        f"this version needs: {HEAD}",
         f"status: out of date: run `chatkit-backend db upgrade --database-url {url}`",
     ]
     assert not (tmp_path / "chat.db").exists()  # looking does not create the file
@@ -44,8 +45,8 @@ def test_current_as_json_after_upgrade(tmp_path: Path) -> None:
     )
     assert json.loads(result.stdout) == {
         "database": url,
-        "revision": "0001",
-        "head": "0001",
+        "revision": HEAD,
+        "head": HEAD,
         "up_to_date": True,
     }
 
@@ -92,7 +93,9 @@ def test_upgrade_and_current_on_postgresql(fresh_postgres_url: str) -> None:
     upgraded = runner.invoke(
         app, ["db", "upgrade", "--database-url", fresh_postgres_url], catch_exceptions=False
     )
-    assert upgraded.stdout == f"{fresh_postgres_url}: schema upgraded from revision none to 0001\n"
+    assert (
+        upgraded.stdout == f"{fresh_postgres_url}: schema upgraded from revision none to {HEAD}\n"
+    )
     current = runner.invoke(
         app, ["db", "current", "--database-url", fresh_postgres_url], catch_exceptions=False
     )

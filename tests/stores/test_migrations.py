@@ -15,6 +15,9 @@ from chatkit_backend.stores import SchemaOutOfDateError, SQLStore, migrations, o
 from chatkit_backend.stores.schema import VERSION_TABLE, metadata
 from tests.stores.conftest import ALICE
 from tests.stores.samples import thread
+from tests.support.live import clean_env
+
+HEAD = migrations.head()
 
 
 def _schema_differences(connection: Connection) -> list[object]:
@@ -38,9 +41,11 @@ def test_the_package_ships_its_migration_environment() -> None:
     folder = migrations.SCRIPT_LOCATION
     assert (folder / "env.py").is_file()
     assert (folder / "script.py.mako").is_file()
-    assert sorted(p.name for p in (folder / "versions").glob("*.py")) == ["0001_create_tables.py"]
+    shipped = sorted(p.name for p in (folder / "versions").glob("*.py"))
+    assert {"0001_create_tables.py", "0003_add_thread_leases.py"} <= set(shipped)
+    assert all(name[:4] in migrations.known_revisions() for name in shipped)
     assert not list(folder.glob("*.ini"))
-    assert migrations.head() == "0001"
+    assert migrations.head() == HEAD
 
 
 def test_upgrade_creates_the_schema_and_current_reports_it(tmp_path: Path) -> None:
@@ -57,7 +62,7 @@ def test_upgrade_creates_the_schema_and_current_reports_it(tmp_path: Path) -> No
 def test_postgresql_schema_matches_the_table_definitions(fresh_postgres_url: str) -> None:
     assert migrations.current(fresh_postgres_url) is None
     migrations.upgrade(fresh_postgres_url)
-    assert migrations.current(fresh_postgres_url) == "0001"
+    assert migrations.current(fresh_postgres_url) == HEAD
     assert asyncio.run(_differences(fresh_postgres_url)) == []
 
 
@@ -76,7 +81,7 @@ async def test_postgresql_refuses_an_empty_schema_naming_the_fix(fresh_postgres_
     assert "s3cret" not in caught.value.message
     assert caught.value.status == 503
     assert caught.value.message == (
-        "database schema is at revision none (empty database), this version needs 0001: "
+        f"database schema is at revision none (empty database), this version needs {HEAD}: "
         f"run `chatkit-backend db upgrade --database-url {shown}`"
     )
 
@@ -99,7 +104,7 @@ async def test_postgresql_upgrades_on_open_when_told_to(fresh_postgres_url: str)
     try:
         await store.open()
         assert isinstance(store, SQLStore)
-        assert await store.schema_revision() == "0001"
+        assert await store.schema_revision() == HEAD
     finally:
         await store.close()
 
@@ -116,7 +121,7 @@ async def test_a_schema_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     await store.close()
     assert caught.value.message == (
         "database schema is at revision 0099, which this version does not know (a newer "
-        "chatkit-backend migrated it); this version needs 0001: run the newer version, or "
+        f"chatkit-backend migrated it); this version needs {HEAD}: run the newer version, or "
         "restore a backup taken before it migrated"
     )
 
@@ -140,6 +145,7 @@ def _upgrade_at_once(url: str, processes: int = 2) -> list[subprocess.CompletedP
     running = [
         subprocess.Popen(
             [sys.executable, "-c", UPGRADE_SCRIPT, url],
+            env=clean_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -157,7 +163,7 @@ def test_processes_upgrading_one_sqlite_file_at_once_all_succeed(tmp_path: Path)
     url = f"sqlite:///{tmp_path}/chat.db"
     results = _upgrade_at_once(url)
     assert [r.returncode for r in results] == [0, 0], [r.stderr[-2000:] for r in results]
-    assert migrations.current(url) == "0001"
+    assert migrations.current(url) == HEAD
 
 
 @pytest.mark.postgres
@@ -166,10 +172,10 @@ def test_processes_upgrading_one_postgresql_database_at_once_all_succeed(
 ) -> None:
     results = _upgrade_at_once(fresh_postgres_url)
     assert [r.returncode for r in results] == [0, 0], [r.stderr[-2000:] for r in results]
-    assert migrations.current(fresh_postgres_url) == "0001"
+    assert migrations.current(fresh_postgres_url) == HEAD
 
 
 async def test_upgrade_and_current_work_from_inside_an_event_loop(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/chat.db"
     migrations.upgrade(url)  # runs on its own loop in a worker thread
-    assert migrations.current(url) == "0001"
+    assert migrations.current(url) == HEAD

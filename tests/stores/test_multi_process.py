@@ -13,6 +13,7 @@ from tests.support.bodies import user_input
 from tests.support.live import free_port, run_cli, run_serve, sse_events
 
 START_TIMEOUT = 90.0
+HEAD = migrations.head()
 
 
 def serve(
@@ -100,7 +101,7 @@ def test_serve_refuses_a_postgresql_schema_that_is_behind_naming_the_fix(
     result = run_cli(["serve"], env, timeout=START_TIMEOUT)
     assert result.returncode == 1
     assert (
-        "database schema is at revision none (empty database), this version needs 0001: "
+        f"database schema is at revision none (empty database), this version needs {HEAD}: "
         f"run `chatkit-backend db upgrade --database-url {fresh_postgres_url}`"
     ) in " ".join(result.stderr.split())
     assert migrations.current(fresh_postgres_url) is None
@@ -110,4 +111,4 @@ def test_serve_upgrades_a_sqlite_database_on_start(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/db/chat.db"
     log = tmp_path / "serve.log"
     with serve(url, log):
-        assert migrations.current(url) == "0001"
+        assert migrations.current(url) == HEAD

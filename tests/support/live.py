@@ -2,10 +2,10 @@
 
 import contextlib
 import json
-import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 import uvicorn
+
+from tests.support.environment import subprocess_env
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -25,23 +27,30 @@ def free_port() -> int:
 
 
 def clean_env(env: dict[str, str] | None = None) -> dict[str, str]:
-    """This process's environment without CHATKIT_*/OPENAI_* variables, plus ``env``."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("CHATKIT_", "OPENAI_"))}
-    return {**clean, **(env or {})}
+    """A subprocess's environment: PATH, HOME and the locale from this process, plus ``env``.
+
+    Nothing else of the developer's shell (``CHATKIT_*``, ``OPENAI_*``, proxies, ...) reaches
+    the subprocess: see ``tests.support.environment.subprocess_env``.
+    """
+    return subprocess_env(env)
 
 
 def run_cli(
     args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m chatkit_backend ARGS`` to its end in a clean environment, output captured."""
-    return subprocess.run(
-        [sys.executable, "-m", "chatkit_backend", *args],
-        env=clean_env(env),
-        cwd=cwd or REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    """Run ``python -m chatkit_backend ARGS`` to its end in a clean environment, output captured.
+
+    It runs in ``cwd``, by default an empty temporary folder (so no ``./.env`` is read).
+    """
+    with tempfile.TemporaryDirectory(prefix="chatkit-cli-") as empty:
+        return subprocess.run(
+            [sys.executable, "-m", "chatkit_backend", *args],
+            env=clean_env(env),
+            cwd=cwd or empty,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
 
 def stop(process: subprocess.Popen[Any]) -> None:
@@ -56,7 +65,7 @@ def stop(process: subprocess.Popen[Any]) -> None:
 
 
 def wait_until_healthy(
-    base_url: str, timeout: float = 20.0, process: subprocess.Popen[Any] | None = None
+    base_url: str, timeout: float = 60.0, process: subprocess.Popen[Any] | None = None
 ) -> None:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
@@ -96,20 +105,23 @@ def run_serve(
     cwd: Path | None = None,
     *,
     log: Path | None = None,
-    timeout: float = 20.0,
+    timeout: float = 60.0,
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """Run ``chatkit-backend serve`` as a process until healthy; yields (base URL, process).
 
-    Its output goes to ``process.stdout`` (a pipe), or to the file ``log`` when given.
+    Its output goes to ``process.stdout`` (a pipe), or to the file ``log`` when given. It runs
+    in ``cwd``, by default an empty temporary folder (so no ``./.env`` is read), with
+    ``clean_env(env)``.
     """
     port = free_port()
     full_env = clean_env({"CHATKIT_PORT": str(port), "CHATKIT_HOST": "127.0.0.1", **(env or {})})
+    empty = tempfile.TemporaryDirectory(prefix="chatkit-serve-")
     with contextlib.ExitStack() as files:
         output = files.enter_context(log.open("w")) if log is not None else subprocess.PIPE
         process = subprocess.Popen(
             [sys.executable, "-m", "chatkit_backend", "serve", *(args or [])],
             env=full_env,
-            cwd=cwd or REPO,
+            cwd=cwd or empty.name,
             stdout=output,
             stderr=subprocess.STDOUT,
             text=True,
@@ -127,11 +139,15 @@ def run_serve(
         stop(process)
         if process.stdout:
             process.stdout.close()
+        empty.cleanup()
 
 
 def sse_event(line: str) -> dict[str, Any] | None:
     """The event of one SSE ``data: {...}`` line; None for any other line."""
-    return json.loads(line[6:]) if line.startswith("data: ") else None  # type: ignore[no-any-return]
+    if not line.startswith("data: "):
+        return None
+    event: dict[str, Any] = json.loads(line[6:])
+    return event
 
 
 def sse_events(body: str) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Receiving an upload's bytes: a raw body or one multipart ``file`` field, streamed to disk.
+"""Receiving an upload's bytes: a raw body or one multipart ``file`` field, streamed to storage.
 
 Bytes are counted as they arrive and the upload stops with 413 as soon as it passes
 the limit: nothing is buffered whole, nothing past the limit is written. Multipart
@@ -7,19 +7,16 @@ parser would spool the whole body first).
 """
 
 import hashlib
-import os
-import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-import anyio.to_thread
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from chatkit_backend.attachments.mime import SNIFF_BYTES
+from chatkit_backend.attachments.storage import ObjectWriter
 from chatkit_backend.errors import BadRequestError, InvalidRequestError, PayloadTooLargeError
 
 FILE_FIELD = "file"
@@ -40,76 +37,68 @@ def too_large(limit: int) -> PayloadTooLargeError:
     )
 
 
-class TempUpload:
-    """A temporary file that counts, hashes and keeps the head of what is written to it."""
+OpenWriter = Callable[[bytes], Awaitable[ObjectWriter]]
+"""Called once with the upload's first bytes (its head): checks them, returns the writer."""
 
-    def __init__(self, folder: Path, limit: int) -> None:
-        self.folder = folder
+
+class Incoming:
+    """One upload's bytes as they arrive: counted against the limit, hashed, the head kept.
+
+    The storage writer is opened only once the head (``SNIFF_BYTES``) is known, so the
+    type and the image signature are checked before any byte reaches the storage. Use as
+    ``async with``: leaving without ``commit`` drops what was written.
+    """
+
+    def __init__(self, limit: int, open_writer: OpenWriter) -> None:
         self.limit = limit
-        self.path = folder / f"upload-{secrets.token_hex(16)}.part"
         self.size = 0
         self.head = b""
+        self._open_writer = open_writer
+        self._pending: list[bytes] = []
         self._hash = hashlib.sha256()
-        self._handle: int | None = None
+        self._writer: ObjectWriter | None = None
 
     async def __aenter__(self) -> Self:
-        def create() -> int:
-            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            return os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-
-        self._handle = await anyio.to_thread.run_sync(create)
         return self
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await anyio.to_thread.run_sync(self._close_and_remove)
-
-    def _close_and_remove(self) -> None:
-        if self._handle is not None:
-            os.close(self._handle)
-            self._handle = None
-        self.path.unlink(missing_ok=True)
+        if self._writer is not None:
+            await self._writer.abort()
 
     @property
     def sha256(self) -> str:
         return self._hash.hexdigest()
 
     async def write(self, data: bytes) -> None:
-        """Append ``data``, or raise 413 (writing nothing) if it would pass the limit."""
+        """Take ``data``, or raise 413 (keeping nothing more) if it would pass the limit."""
         if not data:
             return
         if self.size + len(data) > self.limit:
             raise too_large(self.limit)
         self.size += len(data)
-        if len(self.head) < SNIFF_BYTES:
-            self.head = (self.head + data)[:SNIFF_BYTES]
         self._hash.update(data)
-        handle = self._handle
-        assert handle is not None, "TempUpload used outside `async with`"
-        await anyio.to_thread.run_sync(_write_all, handle, data)
+        if self._writer is not None:
+            await self._writer.write(data)
+            return
+        self._pending.append(data)
+        self.head = (self.head + data)[:SNIFF_BYTES]
+        if len(self.head) >= SNIFF_BYTES:
+            await self._open()
 
-    async def commit(self, destination: Path) -> bool:
-        """Flush and publish the file at ``destination``; False if something is already there."""
+    async def _open(self) -> ObjectWriter:
+        self._writer = await self._open_writer(self.head)
+        pending, self._pending = self._pending, []
+        for data in pending:
+            await self._writer.write(data)
+        return self._writer
 
-        def publish() -> bool:
-            assert self._handle is not None
-            os.fsync(self._handle)
-            destination.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            try:
-                os.link(self.path, destination)  # atomic, and never replaces an existing file
-            except FileExistsError:
-                return False
-            return True
-
-        return await anyio.to_thread.run_sync(publish)
-
-
-def _write_all(handle: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(handle, view)
-        view = view[written:]
+    async def commit(self) -> bool:
+        """Publish the object (opening the writer first for a file shorter than the head);
+        ``False`` when an object was already at its key."""
+        writer = self._writer or await self._open()
+        return await writer.commit()
 
 
 def check_declared_length(content_length: str | None, content_type: str | None, limit: int) -> None:
@@ -126,7 +115,7 @@ def is_multipart(content_type: str | None) -> bool:
 
 
 async def receive_raw(
-    body: AsyncIterator[bytes], content_type: str | None, sink: TempUpload
+    body: AsyncIterator[bytes], content_type: str | None, sink: Incoming
 ) -> PartInfo:
     """Write a raw request body to ``sink``."""
     async for chunk in body:
@@ -137,7 +126,7 @@ async def receive_raw(
 async def receive_multipart(
     body: AsyncIterator[bytes],
     content_type: str | None,
-    sink: TempUpload,
+    sink: Incoming,
     check_part: Callable[[PartInfo], None] = lambda part: None,
 ) -> PartInfo:
     """Write the ``file`` field of a multipart body to ``sink``; ``check_part`` runs on its headers."""
@@ -155,7 +144,7 @@ async def receive_multipart(
 async def receive_body(
     body: AsyncIterator[bytes],
     content_type: str | None,
-    sink: TempUpload,
+    sink: Incoming,
     check_part: Callable[[PartInfo], None] = lambda part: None,
 ) -> PartInfo:
     """A multipart body's ``file`` field, or else the raw body, written to ``sink``."""

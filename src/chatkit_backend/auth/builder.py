@@ -31,9 +31,10 @@ async def check_rate_limit(request: Request, context: RequestContext) -> None:
 
     The default builder calls it; a custom context dependency should call it too.
     """
-    limiter: Limiter | None = getattr(request.app.state, "limiter", None)
-    if limiter is not None:
-        await limiter.check_request(context)
+    from chatkit_backend.deps import services_of  # deps builds on auth: imported late
+
+    limiter: Limiter = services_of(request).limiter
+    await limiter.check_request(context)
 
 
 def context_builder(

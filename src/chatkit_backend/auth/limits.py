@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from chatkit_backend.errors import RateLimitedError
+from chatkit_backend.errors import RateLimitedError, ServiceUnavailableError
 from chatkit_backend.settings import Settings
 
 Release = Callable[[], Awaitable[None]]
@@ -26,6 +26,11 @@ class Limiter(Protocol):
         """Take a stream slot (or raise ``RateLimitedError``); call the result to give it back."""
         ...
 
+    async def ping(self) -> str | None:
+        """Check the shared store the counts live in (raise if it does not answer) and name
+        it (``"redis"``); None when the counts live in this process."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -37,6 +42,9 @@ class NoLimiter:
 
     async def acquire_stream(self, context: Any) -> Release:
         return noop_release
+
+    async def ping(self) -> str | None:
+        return None
 
     async def aclose(self) -> None:
         return None
@@ -51,6 +59,13 @@ def limit_key(context: Any) -> str:
     user = quote(str(context.user_id), safe="")
     tenant = getattr(context, "tenant_id", None)
     return f"{quote(str(tenant), safe='')}/{user}" if tenant else user
+
+
+class LimiterUnavailableError(ServiceUnavailableError):
+    """The shared limits (Redis) did not answer, even on a fresh connection (503): the
+    request is refused rather than let through unlimited."""
+
+    code = "limiter_unavailable"
 
 
 def too_many_requests(limit: int, retry_after: int) -> RateLimitedError:

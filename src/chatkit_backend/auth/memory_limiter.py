@@ -86,5 +86,8 @@ class InProcessLimiter:
     def open_streams(self, context: Any) -> int:
         return self._streams.get(limit_key(context), 0)
 
+    async def ping(self) -> str | None:
+        return None  # counts live in this process: nothing to reach
+
     async def aclose(self) -> None:
         return None

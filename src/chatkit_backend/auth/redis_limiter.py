@@ -8,6 +8,15 @@ Redis' own clock (``TIME``), so the hosts' clocks need not agree.
 - Streams: a sorted set per user of open stream slots scored by their expiry. A slot
   lives ``slot_ttl`` seconds and its process renews it while the stream is open, so a
   process that crashes frees its slots within ``slot_ttl`` seconds.
+
+Outages. A check that fails on a broken connection (any error a client library raises
+for one: redis-py's ``ConnectionError`` and ``TimeoutError``, ``OSError``, the
+``RuntimeError`` of a closed transport, an ``EOFError``) drops the pool's idle
+connections and runs once more on a fresh one; if that fails too, the request gets 503
+``limiter_unavailable`` (``LimiterUnavailableError``), never a 500 and never a pass.
+Each attempt waits at most ``timeout`` seconds (to connect, then for the answer). Giving
+a slot back or renewing it never raises: a slot Redis did not hear about expires within
+``slot_ttl`` seconds by itself.
 """
 
 import asyncio
@@ -15,13 +24,17 @@ import contextlib
 import logging
 import math
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from chatkit_backend.auth.limits import (
     WINDOW_SECONDS,
+    LimiterUnavailableError,
     Release,
     limit_key,
     noop_release,
@@ -29,12 +42,20 @@ from chatkit_backend.auth.limits import (
     too_many_requests,
     too_many_streams,
 )
-from chatkit_backend.errors import ServiceUnavailableError
+from chatkit_backend.logs import log_cause_once
 
 logger = logging.getLogger("chatkit_backend.auth")
 
 UNAVAILABLE_MESSAGE = "rate limits are unavailable: Redis did not answer; try again shortly"
 SLOT_TTL_SECONDS = 60.0
+REDIS_FAILURES: tuple[type[BaseException], ...] = (
+    RedisError,  # ConnectionError, TimeoutError, ResponseError, ...
+    OSError,  # ConnectionResetError, TimeoutError (asyncio's too), ...
+    RuntimeError,  # "unable to perform operation on <TCPTransport closed=True>"
+    EOFError,  # asyncio.IncompleteReadError
+)
+"""What a Redis call can raise when Redis or the network fails."""
+T = TypeVar("T")
 
 _NOW_MS = """
 local clock = redis.call('TIME')
@@ -110,16 +131,20 @@ class RedisLimiter:
         self.window_ms = max(1, round(window * 1000))
         self.slot_ttl_ms = max(1, round(slot_ttl * 1000))
         self.redis = aioredis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),  # one retry, ours (below), so a check is bounded
         )
         self._request = self.redis.register_script(REQUEST_SCRIPT)
         self._acquire = self.redis.register_script(ACQUIRE_SCRIPT)
         self._renew = self.redis.register_script(RENEW_SCRIPT)
         self._renewals: set[asyncio.Task[None]] = set()
 
-    async def ping(self) -> None:
-        """Raise if Redis does not answer (used by /readyz)."""
+    async def ping(self) -> str | None:
+        """Raise if Redis does not answer (used by /readyz); ``"redis"`` when it does."""
         await self.redis.ping()
+        return "redis"
 
     def requests_key(self, context: Any) -> str:
         return f"{self.prefix}limits:requests:{limit_key(context)}"
@@ -130,13 +155,10 @@ class RedisLimiter:
     async def check_request(self, context: Any) -> None:
         if not self.per_minute:
             return
-        try:
-            allowed, wait_ms = await self._request(
-                keys=[self.requests_key(context)],
-                args=[self.per_minute, self.window_ms, uuid.uuid4().hex],
-            )
-        except (RedisError, OSError) as exc:
-            raise _unavailable(exc) from None
+        key, member = self.requests_key(context), uuid.uuid4().hex
+        allowed, wait_ms = await self._call(
+            lambda: self._request(keys=[key], args=[self.per_minute, self.window_ms, member])
+        )
         if not int(allowed):
             retry_after = max(1, math.ceil(int(wait_ms) / 1000))
             raise too_many_requests(self.per_minute, retry_after)
@@ -145,10 +167,9 @@ class RedisLimiter:
         if not self.max_streams:
             return noop_release
         key, slot = self.streams_key(context), uuid.uuid4().hex
-        try:
-            taken = await self._acquire(keys=[key], args=[self.max_streams, self.slot_ttl_ms, slot])
-        except (RedisError, OSError) as exc:
-            raise _unavailable(exc) from None
+        taken = await self._call(
+            lambda: self._acquire(keys=[key], args=[self.max_streams, self.slot_ttl_ms, slot])
+        )
         if not int(taken):
             raise too_many_streams(self.max_streams)
         renewal = asyncio.create_task(self._keep(key, slot))
@@ -159,8 +180,13 @@ class RedisLimiter:
             renewal.cancel()
             try:
                 await self.redis.zrem(key, slot)
-            except (RedisError, OSError) as exc:
-                logger.warning("could not free a stream slot (it expires by itself): %s", exc)
+            except REDIS_FAILURES as exc:
+                await self._drop_idle_connections()
+                logger.warning(
+                    "could not free a stream slot (it expires by itself): %s: %s",
+                    type(exc).__name__,
+                    exc,
+                )
 
         return release_once(free)
 
@@ -171,8 +197,30 @@ class RedisLimiter:
             try:
                 if not int(await self._renew(keys=[key], args=[self.slot_ttl_ms, slot])):
                     return  # the slot expired meanwhile (Redis was away longer than its ttl)
-            except (RedisError, OSError) as exc:
-                logger.warning("could not renew a stream slot: %s", exc)
+            except REDIS_FAILURES as exc:
+                await self._drop_idle_connections()
+                logger.warning("could not renew a stream slot: %s: %s", type(exc).__name__, exc)
+
+    async def _call(self, command: Callable[[], Awaitable[T]]) -> T:
+        """Run a command; on a broken connection, once more on a fresh one; then 503."""
+        try:
+            return await command()
+        except REDIS_FAILURES as exc:
+            logger.debug(
+                "Redis failed (%s: %s); retrying on a fresh connection", type(exc).__name__, exc
+            )
+        await self._drop_idle_connections()
+        try:
+            return await command()
+        except REDIS_FAILURES as exc:
+            log_cause_once(logger, f"rate limiter: Redis failed: {type(exc).__name__}: {exc}", exc)
+            raise LimiterUnavailableError(UNAVAILABLE_MESSAGE) from exc
+
+    async def _drop_idle_connections(self) -> None:
+        """Close the pool's idle connections (the broken one went back there), so the next
+        command connects afresh; connections in use by other tasks are left alone."""
+        with contextlib.suppress(*REDIS_FAILURES):
+            await self.redis.connection_pool.disconnect(inuse_connections=False)
 
     async def open_streams(self, context: Any) -> int:
         """Slots held now by this user, across every process."""
@@ -189,8 +237,3 @@ class RedisLimiter:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.redis.aclose()
-
-
-def _unavailable(exc: Exception) -> ServiceUnavailableError:
-    logger.error("rate limiter: Redis failed: %s: %s", type(exc).__name__, exc)
-    return ServiceUnavailableError(UNAVAILABLE_MESSAGE)

@@ -15,9 +15,8 @@ from typing import Any
 import typer
 from chatkit.types import ThreadItem
 
-from chatkit_backend.cli.output import fail
 from chatkit_backend.context import RequestContext
-from chatkit_backend.settings import Settings, SettingsError, load_settings
+from chatkit_backend.settings import Settings, load_settings
 from chatkit_backend.stores import BackendStore, OwnedThread, store_from_settings
 from chatkit_backend.stores.base import as_utc
 
@@ -40,10 +39,7 @@ def admin_settings(database_url: str | None, data_dir: Path | None) -> Settings:
         overrides["database_url"] = database_url
     if data_dir is not None:
         overrides["data_dir"] = data_dir
-    try:
-        return load_settings(**overrides)
-    except SettingsError as exc:
-        fail(str(exc), code=2)
+    return load_settings(**overrides)  # SettingsError: exit 2 (cli.main)
 
 
 @asynccontextmanager
@@ -57,13 +53,20 @@ async def opened_store(settings: Settings) -> AsyncIterator[BackendStore]:
         await store.close()
 
 
-def attachment_files(settings: Settings, store: BackendStore) -> Any:
-    """The attachment store whose files go with deleted threads (None when attachments are off)."""
+@asynccontextmanager
+async def opened_attachments(settings: Settings, store: BackendStore) -> AsyncIterator[Any]:
+    """The attachment store whose files go with deleted threads (None when attachments are
+    off), its storage connections closed at the end."""
     if not settings.attachments:
-        return None
+        yield None
+        return
     from chatkit_backend.attachments import attachment_store_from_settings
 
-    return attachment_store_from_settings(settings, store)
+    attachments = attachment_store_from_settings(settings, store)
+    try:
+        yield attachments
+    finally:
+        await attachments.aclose()
 
 
 async def owned_threads(
@@ -131,9 +134,10 @@ class Deleted:
 
 
 async def delete_thread(store: BackendStore, files: Any, user_id: str, thread_id: str) -> Deleted:
-    """Delete a thread with its items, feedback, attachment rows and attachment files."""
+    """Delete a thread with its items, feedback, attachment rows and attachment files
+    (through the attachment store's ``delete_thread``, as the server does)."""
     context = RequestContext(user_id=user_id)
-    paths: list[Path] = await files.thread_files(thread_id, context) if files is not None else []
-    await store.delete_thread(thread_id, context)
-    removed = await files.remove_files(paths) if files is not None else 0
-    return Deleted(user_id, thread_id, removed)
+    if files is None:
+        await store.delete_thread(thread_id, context)
+        return Deleted(user_id, thread_id, 0)
+    return Deleted(user_id, thread_id, await files.delete_thread(thread_id, context))

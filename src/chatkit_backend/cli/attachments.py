@@ -1,11 +1,15 @@
 """``chatkit-backend attachments``: maintenance of attachment files."""
 
+from typing import TYPE_CHECKING
+
 import typer
 
-from chatkit_backend.attachments.local import PruneResult
 from chatkit_backend.cli.durations import parse_seconds
 from chatkit_backend.cli.output import JsonOption, fail, print_json, run, stdout_console
-from chatkit_backend.settings import Settings, SettingsError, load_settings
+from chatkit_backend.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from chatkit_backend.attachments import PruneResult
 
 app = typer.Typer(
     help="Manage attachment files: remove uploads that were never sent in a message.",
@@ -25,10 +29,7 @@ def prune(
     as_json: bool = JsonOption,
 ) -> None:
     """Remove stale uploads (files and rows) and partial uploads left by interrupted requests."""
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        fail(str(exc))
+    settings = load_settings()  # a bad setting exits 2 (cli.main)
     seconds = (
         settings.attachment_ttl
         if older_than is None
@@ -56,7 +57,7 @@ def prune(
     )
 
 
-async def _prune(settings: Settings, seconds: int) -> PruneResult:
+async def _prune(settings: Settings, seconds: int) -> "PruneResult":
     from chatkit_backend.attachments.prune import prune as prune_uploads
     from chatkit_backend.stores import store_from_settings
 

@@ -9,6 +9,7 @@ import asyncio
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import typer
 from chatkit.types import (
@@ -50,8 +51,21 @@ Anything else is sent as a message. Ctrl-C stops a reply that is streaming."""
 
 
 def chat(
-    url: str = typer.Option(DEFAULT_URL, "--url", help="Base URL of the ChatKit backend."),
-    path: str = typer.Option("/chatkit", "--path", help="Path of the ChatKit endpoint."),
+    url: str = typer.Option(
+        DEFAULT_URL,
+        "--url",
+        envvar="CHATKIT_URL",
+        help="The ChatKit endpoint's URL, as a front end's api.url holds it "
+        "(http://127.0.0.1:8000/chatkit), or the server's base URL (the endpoint is then at "
+        "--path). Also read from CHATKIT_URL.",
+    ),
+    path: str | None = typer.Option(
+        None,
+        "--path",
+        help="Path of the ChatKit endpoint under a base --url. Default: /chatkit, or the path "
+        "of --url when it has one.",
+        show_default=False,
+    ),
     api_key: str | None = typer.Option(
         None, "--api-key", envvar="CHATKIT_API_KEY", help="API key, sent as a bearer token."
     ),
@@ -67,11 +81,19 @@ def chat(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP + " With -m: thread_id and text."),
 ) -> None:
     """Chat with a ChatKit backend in the terminal, or send one message with -m."""
-    client = ChatKitClient(url, path=path, api_key=api_key, timeout=timeout)
+    client = open_client(url, path, api_key=api_key, timeout=timeout)
     if message is not None:
         code = asyncio.run(_one_shot(client, message, thread, as_json))
         raise typer.Exit(code)
     _interactive(client, thread)
+
+
+def open_client(url: str, path: str | None, **options: Any) -> ChatKitClient:
+    """A client for ``--url`` and ``--path``; a URL that is not one is a usage error (exit 2)."""
+    try:
+        return ChatKitClient(url, path=path, **options)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--url'") from None
 
 
 # -- one message ---------------------------------------------------------------------------

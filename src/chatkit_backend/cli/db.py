@@ -6,15 +6,16 @@ from typing import TypeVar
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from chatkit_backend.cli import db_copy
 from chatkit_backend.cli.output import JsonOption, escape, fail, print_json, stdout_console
 from chatkit_backend.errors import BackendError
-from chatkit_backend.settings import SettingsError, load_settings
+from chatkit_backend.settings import load_settings
 from chatkit_backend.stores import migrations
 from chatkit_backend.stores.engine import display_url, store_kind
 
 T = TypeVar("T")
 
-app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+app = typer.Typer(help="Database schema commands, and copying a store.", no_args_is_help=True)
 
 DATABASE_URL_OPTION = typer.Option(
     None,
@@ -27,10 +28,7 @@ DATABASE_URL_OPTION = typer.Option(
 def _database_url(database_url: str | None) -> str:
     if database_url:
         return database_url
-    try:
-        return load_settings().resolved_database_url
-    except SettingsError as exc:
-        fail(str(exc))
+    return load_settings().resolved_database_url  # a bad setting exits 2 (cli.main)
 
 
 def _against_database(url: str, action: Callable[[], T]) -> T:
@@ -87,3 +85,6 @@ def current(
         console.print(
             f"status: out of date: run `chatkit-backend db upgrade --database-url {escape(shown)}`"
         )
+
+
+app.command("copy")(db_copy.copy_store)

@@ -2,16 +2,17 @@
 
     chatkit-backend doctor                                 # this package's app
     chatkit-backend doctor mypackage.server:create_app    # your app or factory
-    chatkit-backend doctor --url http://127.0.0.1:8000     # a running server only
+    chatkit-backend doctor --url http://127.0.0.1:8000/chatkit     # a running server only
 
 Exit status: 0 when nothing is wrong (warnings allowed, unless ``--strict``), 1 when a
-check found a problem.
+check found a problem, 2 for a bad option or setting.
 """
 
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import typer
 from rich.table import Table
@@ -20,6 +21,7 @@ from chatkit_backend.cli.doctor_checks import (
     DEFAULT_TARGET,
     Finding,
     check_cors,
+    check_mcp,
     check_model,
     check_parameters,
     check_routes,
@@ -36,6 +38,8 @@ from chatkit_backend.cli.output import (
     shows_progress,
     stdout_console,
 )
+from chatkit_backend.client.urls import DEFAULT_PATH, Endpoint, split_endpoint
+from chatkit_backend.settings import load_settings
 
 MARKS = {
     "ok": "[green]✓[/]",
@@ -53,9 +57,18 @@ def doctor(
         show_default=False,
     ),
     url: str | None = typer.Option(
-        None, "--url", help="Also check a running server at this base URL."
+        None,
+        "--url",
+        help="Also check a running server: the ChatKit endpoint's URL "
+        "(http://127.0.0.1:8000/chatkit) or the server's base URL.",
     ),
-    path: str = typer.Option("/chatkit", "--path", help="Path of the ChatKit endpoint."),
+    path: str | None = typer.Option(
+        None,
+        "--path",
+        help="Path of the ChatKit endpoint. Default: CHATKIT_PATH for chatkit-backend's own "
+        "app, else the path of --url when it has one, else /chatkit.",
+        show_default=False,
+    ),
     api_key: str | None = typer.Option(
         None, "--api-key", envvar="CHATKIT_API_KEY", help="API key for the --url checks."
     ),
@@ -78,11 +91,13 @@ def doctor(
     as_json: bool = JsonOption,
 ) -> None:
     """Check that an app imports, routes and CORS are right, the store and model answer."""
+    endpoint = _endpoint(url, path)
     if target is None and url is None:
         target = DEFAULT_TARGET
+    route_path = _route_path(target, url, path)
     with progress("checking", enabled=shows_progress(as_json)) as steps:
         findings = asyncio.run(
-            _run(target, url, path, api_key, origin, no_model, app_dir, timeout, steps)
+            _run(target, endpoint, route_path, api_key, origin, no_model, app_dir, timeout, steps)
         )
     failed = any(f.status == "problem" or (strict and f.status == "warning") for f in findings)
     if as_json:
@@ -100,9 +115,30 @@ def doctor(
     raise typer.Exit(1 if failed else 0)
 
 
+def _endpoint(url: str | None, path: str | None) -> Endpoint | None:
+    """The live endpoint of ``--url``/``--path``; a URL that is not one is a usage error (2)."""
+    if url is None:
+        return None
+    try:
+        return split_endpoint(url, path)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--url'") from None
+
+
+def _route_path(target: str | None, url: str | None, path: str | None) -> str:
+    """Where the app should serve the ChatKit endpoint (the routes check)."""
+    if path is not None:
+        return "/" + path.strip("/")
+    if target == DEFAULT_TARGET:
+        return load_settings().path  # our own app: CHATKIT_PATH (a bad setting exits 2)
+    if url is not None and urlsplit(url.strip()).path.strip("/"):
+        return split_endpoint(url).path
+    return DEFAULT_PATH
+
+
 async def _run(
     target: str | None,
-    url: str | None,
+    endpoint: Endpoint | None,
     path: str,
     api_key: str | None,
     origin: str,
@@ -118,7 +154,7 @@ async def _run(
         findings.extend(await check())
         steps.advance()
 
-    steps.total((6 if target else 0) + (2 if url else 0))
+    steps.total((7 if target else 0) + (2 if endpoint else 0))
     if target:
         steps.describe("importing the app")
         loaded = load_app(target, app_dir)
@@ -133,17 +169,18 @@ async def _run(
             await step("parameters", _now(lambda: check_parameters(app)))
             await step("CORS", _now(lambda: check_cors(app)))
             await step("the store", lambda: _one(check_store(app, seconds)))
+            await step("the MCP servers", lambda: check_mcp(app, seconds))
             if no_model:
                 await _close_responder(app)
                 findings.append(Finding("model", "skipped", "--no-model"))
                 steps.advance()
             else:
                 await step("the model", lambda: _one(check_model(app, seconds)))
-    if url:
+    if endpoint is not None:
         await step(
-            "the live endpoint", lambda: _one(check_threads_list(url, path, api_key, seconds))
+            "the live endpoint", lambda: _one(check_threads_list(endpoint, api_key, seconds))
         )
-        await step("the preflight", lambda: _one(check_preflight(url, path, origin, seconds)))
+        await step("the preflight", lambda: _one(check_preflight(endpoint, origin, seconds)))
     return findings
 
 

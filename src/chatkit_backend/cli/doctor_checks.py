@@ -4,7 +4,8 @@ They turn the guide's debugging habits into checks: the app imports (the startup
 check), the routes are what they should be (the route list), no ``Request``-like
 parameter became a query or body parameter (the 422 pitfall), CORS lists both
 ``localhost`` and ``127.0.0.1``, the store answers with a current schema, and the model
-answers a one-token probe. ``doctor_live`` holds the checks of a running server.
+answers a one-token probe, and each MCP server of ``CHATKIT_TOOLS`` lists its tools.
+``doctor_live`` holds the checks of a running server.
 """
 
 import __future__
@@ -25,6 +26,8 @@ from fastapi.routing import APIRoute
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute
+
+from chatkit_backend.settings import SettingsError
 
 Status = Literal["ok", "warning", "problem", "skipped"]
 DEFAULT_TARGET = "chatkit_backend.app:create_app"
@@ -64,7 +67,10 @@ class LoadedApp:
 
 # -- import -----------------------------------------------------------------------------------
 def load_app(target: str, app_dir: Path | None = None) -> LoadedApp:
-    """Import ``module:attr`` (an app, or a factory called without arguments)."""
+    """Import ``module:attr`` (an app, or a factory called without arguments).
+
+    A ``SettingsError`` (a bad ``CHATKIT_*`` value) propagates: the CLI exits 2 with it.
+    """
     module_name, _, attr = target.partition(":")
     if not module_name or not attr:
         return _not_loaded(
@@ -76,6 +82,8 @@ def load_app(target: str, app_dir: Path | None = None) -> LoadedApp:
         sys.path.insert(0, search)
     try:
         module = importlib.import_module(module_name)
+    except SettingsError:
+        raise  # a bad setting is a usage error (exit 2), not a finding
     except Exception as exc:
         return LoadedApp(
             None, _raised("import", f"importing {module_name} failed", exc, _import_fix(exc))
@@ -92,6 +100,8 @@ def load_app(target: str, app_dir: Path | None = None) -> LoadedApp:
     if not isinstance(obj, Starlette) and callable(obj) and not _is_asgi_callable(obj):
         try:
             obj = obj()
+        except SettingsError:
+            raise
         except Exception as exc:
             fix = (
                 "the factory must build the app with no arguments, as `uvicorn --factory` calls it"
@@ -422,16 +432,17 @@ async def check_store(app: Starlette, seconds: float) -> Finding:
     """The store answers and its schema is current; never migrates or creates anything."""
     from chatkit_backend.stores import BackendStore, SQLStore
 
-    store = getattr(app.state, "store", None)
+    services = getattr(app.state, "services", None)  # any Starlette app may be checked
+    store = getattr(services, "store", None)
     if store is None:
         return Finding(
             "store",
             "skipped",
-            "the app has no app.state.store (only chatkit-backend apps expose it)",
+            "the app has no app.state.services (only chatkit-backend apps have them)",
         )
     if not isinstance(store, BackendStore):
         return Finding(
-            "store", "skipped", f"app.state.store is a {type(store).__name__}, not a BackendStore"
+            "store", "skipped", f"the app's store is a {type(store).__name__}, not a BackendStore"
         )
     try:
         if isinstance(store, SQLStore):
@@ -524,15 +535,44 @@ def _unreachable(store: Any, exc: BaseException) -> Finding:
     )
 
 
+# -- MCP servers ------------------------------------------------------------------------------
+async def check_mcp(app: Starlette, seconds: float) -> list[Finding]:
+    """Each MCP server of ``CHATKIT_TOOLS``: connect afresh and ask for its tools (none
+    configured: no finding)."""
+    responder = getattr(getattr(app.state, "services", None), "responder", None)
+    servers = getattr(responder, "mcp", None)
+    if servers is None or not getattr(servers, "servers", None):
+        return []
+    findings = []
+    for probe in await servers.probe(seconds):
+        if probe.ok:
+            findings.append(
+                Finding(
+                    "mcp", "ok", f"MCP server {probe.server} answers list_tools: {probe.detail}"
+                )
+            )
+        else:
+            findings.append(
+                Finding(
+                    "mcp",
+                    "problem",
+                    f"MCP server {probe.server}: {probe.detail}",
+                    fix="check its url (or command) and headers in CHATKIT_TOOLS, and that the "
+                    "server runs and accepts them",
+                )
+            )
+    return findings
+
+
 # -- model ------------------------------------------------------------------------------------
 async def check_model(app: Starlette, seconds: float) -> Finding:
     """Ask the configured model for one short answer."""
-    responder = getattr(app.state, "responder", None)
+    responder = getattr(getattr(app.state, "services", None), "responder", None)
     if responder is None:
         return Finding(
             "model",
             "skipped",
-            "the app has no app.state.responder (only chatkit-backend's default server has one)",
+            "the app has no responder (only chatkit-backend's default server has one)",
         )
     try:
         return await _probe(responder, seconds)
@@ -620,6 +660,7 @@ __all__ = [
     "Status",
     "api_routes",
     "check_cors",
+    "check_mcp",
     "check_model",
     "check_parameters",
     "check_routes",

@@ -10,33 +10,35 @@ from chatkit_backend.client import (
     TransportError,
     Unauthorized,
 )
+from chatkit_backend.client.urls import Endpoint
 
 
-async def check_threads_list(url: str, path: str, api_key: str | None, seconds: float) -> Finding:
+async def check_threads_list(endpoint: Endpoint, api_key: str | None, seconds: float) -> Finding:
     """POST ``threads.list`` the way the ChatKit UI does on load."""
-    async with ChatKitClient(url, path=path, api_key=api_key, timeout=seconds) as client:
-        endpoint = client.endpoint
+    url = endpoint.url
+    async with ChatKitClient(url, path=endpoint.path, api_key=api_key, timeout=seconds) as client:
         try:
             page = await client.list_threads(limit=5)
         except Unauthorized as exc:
             return Finding(
                 "live",
                 "problem",
-                f"POST {endpoint} threads.list answered 401: {exc.message}",
+                f"POST {url} threads.list answered 401: {exc.message}",
                 fix="pass the key with --api-key (or CHATKIT_API_KEY)",
             )
         except NotFound as exc:
             return Finding(
                 "live",
                 "problem",
-                f"POST {endpoint} threads.list answered 404: {exc.message}",
-                fix="check --url and --path: the ChatKit endpoint is elsewhere (see the routes check)",
+                f"POST {url} threads.list answered 404: {exc.message}",
+                fix="check --url: give the ChatKit endpoint's URL, as the front end's api.url "
+                "holds it (the routes check lists the app's routes)",
             )
         except TransportError as exc:
             return Finding(
                 "live",
                 "problem",
-                f"cannot reach {endpoint}: {exc.message}",
+                f"cannot reach {url}: {exc.message}",
                 fix="start the server (`chatkit-backend serve`) or check --url",
             )
         except ChatKitError as exc:
@@ -44,18 +46,18 @@ async def check_threads_list(url: str, path: str, api_key: str | None, seconds: 
             return Finding(
                 "live",
                 "problem",
-                f"POST {endpoint} threads.list failed: {exc}{request}",
+                f"POST {url} threads.list failed: {exc}{request}",
                 fix="the server log has the details under the request id",
             )
     more = "+" if page.has_more else ""
     return Finding(
-        "live", "ok", f"POST {endpoint} answered threads.list ({len(page.data)}{more} threads)"
+        "live", "ok", f"POST {url} answered threads.list ({len(page.data)}{more} threads)"
     )
 
 
-async def check_preflight(url: str, path: str, origin: str, seconds: float) -> Finding:
+async def check_preflight(where: Endpoint, origin: str, seconds: float) -> Finding:
     """Send the browser's OPTIONS preflight from ``origin``."""
-    endpoint = url.rstrip("/") + "/" + path.strip("/")
+    endpoint = where.url
     headers = {
         "Origin": origin,
         "Access-Control-Request-Method": "POST",

@@ -17,9 +17,9 @@ from chatkit_backend.cli.admin import (
     DatabaseUrlOption,
     DataDirOption,
     admin_settings,
-    attachment_files,
     delete_thread,
     last_activity,
+    opened_attachments,
     opened_store,
     owned_threads,
 )
@@ -114,8 +114,7 @@ async def _prune(
     settings: Settings, cutoff: datetime, user: str | None, dry_run: bool, steps: Steps
 ) -> PruneReport:
     report = PruneReport(cutoff=cutoff, dry_run=dry_run)
-    async with opened_store(settings) as store:
-        files = attachment_files(settings, store)
+    async with opened_store(settings) as store, opened_attachments(settings, store) as files:
         async for batch in owned_threads(store, user, created_before=cutoff):
             for owned in batch:
                 if await last_activity(store, owned) >= cutoff:
@@ -123,7 +122,7 @@ async def _prune(
                     continue
                 if dry_run:
                     count = (
-                        len(await files.thread_files(owned.thread.id, _context(owned.user_id)))
+                        await files.thread_object_count(owned.thread.id, _context(owned.user_id))
                         if files
                         else 0
                     )

@@ -2,19 +2,18 @@
 
 import asyncio
 import os
+from pathlib import Path
 
 import typer
-from rich.console import Console
 
+from chatkit_backend.cli.output import fail, warn
 from chatkit_backend.settings import Settings, SettingsError, load_settings
 
-APP_FACTORY = "chatkit_backend.app:create_app"
-err = Console(stderr=True)
+APP_FACTORY = "chatkit_backend.serving:served_app"
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
+    fail(message, code=code)
 
 
 def describe_store(settings: Settings) -> str:
@@ -29,9 +28,12 @@ def describe_store(settings: Settings) -> str:
 
 
 def describe_model(settings: Settings) -> str:
-    from chatkit_backend.responder.models import model_choice
+    """The model(s), and the agent and tools when configured; checks them as ``create_app``
+    would (a model without a key, hosted tools with Chat Completions, a ``CHATKIT_AGENT``
+    that does not import raise ``SettingsError``)."""
+    from chatkit_backend.responder.catalog import describe_responder
 
-    return model_choice(settings).describe()
+    return describe_responder(settings)
 
 
 def start_line(settings: Settings) -> str:
@@ -75,6 +77,11 @@ def serve(
     factory: str = typer.Option(APP_FACTORY, help="App factory as module:function."),
 ) -> None:
     """Run the server with uvicorn."""
+    # CHATKIT_AGENT=module:attribute and --factory import from the working folder, as
+    # uvicorn does; the workers inherit the import path.
+    from chatkit_backend.responder.loading import ensure_importable
+
+    ensure_importable(Path.cwd())
     # The workers build the app from the environment: pass CLI overrides through it.
     if host is not None:
         os.environ["CHATKIT_HOST"] = host
@@ -106,24 +113,41 @@ def serve(
         asyncio.run(_prepare_store(settings))
     except Exception as exc:  # the store's message says what to do
         _fail(f"store not ready: {exc}", code=1)
+    from chatkit_backend.observability.setup import (
+        metrics_across_workers,
+        per_process_quotas_warning,
+        tracing_unavailable,
+    )
+
+    missing = tracing_unavailable(os.environ)
+    if missing:
+        _fail(missing)
     print(line, flush=True)
-    warning = per_process_limits_warning(settings, count)
-    if warning:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    for warning in (
+        per_process_limits_warning(settings, count),
+        per_process_quotas_warning(settings, count),
+    ):
+        if warning:
+            warn(warning)
 
     import uvicorn
 
-    uvicorn.run(
-        factory,
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        reload=reload,
-        workers=None if reload else count,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        # In header mode the TCP peer decides who may set the user header: never let
-        # X-Forwarded-For rewrite it (uvicorn trusts that header from 127.0.0.1 by default).
-        proxy_headers=settings.auth != "header",
-        timeout_graceful_shutdown=10,
-    )
+    from chatkit_backend.logs import logging_config
+
+    # Several workers: each writes its metrics to a fresh folder, /metrics adds them up.
+    with metrics_across_workers(count if not reload else 1):
+        uvicorn.run(
+            factory,
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            reload=reload,
+            workers=None if reload else count,
+            log_level=settings.log_level.lower(),
+            log_config=logging_config(settings.log_level, settings.log_format),
+            access_log=False,
+            # In header mode the TCP peer decides who may set the user header: never let
+            # X-Forwarded-For rewrite it (uvicorn trusts that header from 127.0.0.1 by default).
+            proxy_headers=settings.auth != "header",
+            timeout_graceful_shutdown=10,
+        )

@@ -1,15 +1,20 @@
-"""``chatkit-backend threads``: list, show, export and delete threads in the store.
+"""``chatkit-backend threads``: list, show, export, import and delete threads in the store.
 
     chatkit-backend threads list [--user U]
     chatkit-backend threads show THREAD --user U
-    chatkit-backend threads export --user U [THREAD...] [-o FILE]    # JSON lines
+    chatkit-backend threads export --user U [THREAD...] [-o FILE] [--with-files]   # JSON lines
+    chatkit-backend threads import FILE [--user U]
     chatkit-backend threads delete THREAD... --user U [--yes]
+    chatkit-backend threads lock|close THREAD [--reason TEXT]    # no new messages
+    chatkit-backend threads reopen THREAD
 
 They open the store from the settings (``--database-url``/``--data-dir`` override them),
 not a running server, so they work while it is down.
 """
 
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -18,12 +23,13 @@ from chatkit.store import NotFoundError as StoreNotFoundError
 from chatkit.types import ThreadMetadata
 from rich.table import Table
 
+from chatkit_backend.cli import thread_status, threads_import
 from chatkit_backend.cli.admin import (
     DatabaseUrlOption,
     DataDirOption,
     admin_settings,
-    attachment_files,
     delete_thread,
+    opened_attachments,
     opened_store,
     owned_threads,
     thread_items,
@@ -34,16 +40,21 @@ from chatkit_backend.cli.output import (
     escape,
     fail,
     print_json,
-    print_json_line,
     progress,
     stdout_console,
-    to_jsonable,
 )
 from chatkit_backend.cli.output import run as run_async
 from chatkit_backend.context import RequestContext
+from chatkit_backend.settings import Settings
 from chatkit_backend.stores import BackendStore
+from chatkit_backend.transfer.files import AttachmentFiles
+from chatkit_backend.transfer.records import ThreadRecord, dump_record
+from chatkit_backend.transfer.threads import export_record
 
-app = typer.Typer(help="List, show, export and delete threads in the store.", no_args_is_help=True)
+app = typer.Typer(
+    help="List, show, export, import, delete, lock, close and reopen threads in the store.",
+    no_args_is_help=True,
+)
 
 UserOption = typer.Option(..., "--user", "-u", help="The user who owns the threads.")
 
@@ -147,15 +158,18 @@ def export_threads(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Write to this file instead of stdout."
     ),
+    with_files: bool = typer.Option(
+        False, "--with-files", help="Also write the attachments' bytes (base64) into each line."
+    ),
     database_url: str | None = DatabaseUrlOption,
     data_dir: Path | None = DataDirOption,
 ) -> None:
-    """Export threads as JSON lines: one {"user_id", "thread", "items"} object per line."""
+    """Export threads as JSON lines, one thread per line, for backups and `threads import`."""
     settings = admin_settings(database_url, data_dir)
     stream: TextIO = output.open("w", encoding="utf-8") if output else sys.stdout
     show = output is not None and sys.stderr.isatty()
     try:
-        count = run_async(_export(settings, user, thread_ids or [], stream, show))
+        count = run_async(_export(settings, user, thread_ids or [], stream, show, with_files))
     finally:
         if output:
             stream.close()
@@ -166,37 +180,54 @@ def export_threads(
 
 
 async def _export(
-    settings: Any, user: str, thread_ids: list[str], stream: TextIO, show: bool
+    settings: Any,
+    user: str,
+    thread_ids: list[str],
+    stream: TextIO,
+    show: bool,
+    with_files: bool = False,
 ) -> int:
     count = 0
-    context = RequestContext(user_id=user)
-    async with opened_store(settings) as store:
+    async with opened_store(settings) as store, _attachment_files(settings, with_files) as files:
         with progress("exporting", enabled=show, stderr=True) as steps:
             if thread_ids:
                 steps.total(len(thread_ids))
                 for thread_id in thread_ids:
                     thread = await _load_owned(store, user, thread_id)
-                    _write_line(stream, user, thread, await thread_items(store, thread_id, context))
+                    _write_line(stream, await export_record(store, user, thread, files=files))
                     steps.advance()
                     count += 1
                 return count
             async for batch in owned_threads(store, user):
                 for owned in batch:
-                    items = await thread_items(store, owned.thread.id, context)
-                    _write_line(stream, user, owned.thread, items)
+                    _write_line(stream, await export_record(store, user, owned.thread, files=files))
                     steps.advance()
                     count += 1
     return count
 
 
-def _write_line(stream: TextIO, user_id: str, thread: ThreadMetadata, items: list[Any]) -> None:
-    if stream is sys.stdout:
-        print_json_line({"user_id": user_id, "thread": thread, "items": items})
+@asynccontextmanager
+async def _attachment_files(
+    settings: Settings, wanted: bool
+) -> AsyncIterator[AttachmentFiles | None]:
+    """The deployment's attachment storage when ``wanted`` (closed after)."""
+    if not wanted:
+        yield None
         return
-    import json
+    files = AttachmentFiles.at(settings)
+    try:
+        yield files
+    finally:
+        await files.aclose()
 
-    record = to_jsonable({"user_id": user_id, "thread": thread, "items": items})
-    stream.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+def _write_line(stream: TextIO, record: ThreadRecord) -> None:
+    """One record per line, every field kept (``threads import`` restores it exactly)."""
+    stream.write(dump_record(record) + "\n")
+
+
+app.command("import")(threads_import.import_threads)
+thread_status.register(app)  # lock, close, reopen
 
 
 @app.command("delete")
@@ -218,8 +249,7 @@ def delete_threads(
         fail("nothing deleted")
 
     async def work() -> list[dict[str, Any]]:
-        async with opened_store(settings) as store:
-            files = attachment_files(settings, store)
+        async with opened_store(settings) as store, opened_attachments(settings, store) as files:
             for thread_id in thread_ids:
                 await _load_owned(store, user, thread_id)  # all exist before any goes
             deleted = [

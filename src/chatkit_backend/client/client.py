@@ -1,6 +1,6 @@
 """``ChatKitClient``: an async client for any ChatKit backend, over ``httpx.AsyncClient``.
 
-    async with ChatKitClient("http://127.0.0.1:8000", api_key="k") as client:
+    async with ChatKitClient("http://127.0.0.1:8000/chatkit", api_key="k") as client:
         reply = await client.send("Hello")
         print(reply.thread_id, reply.text)
         async for event in client.add_user_message(reply.thread_id, "And then?"):
@@ -80,6 +80,7 @@ from chatkit_backend.client.errors import (
 )
 from chatkit_backend.client.reply import Reply, ReplyCollector
 from chatkit_backend.client.sse import stream_events
+from chatkit_backend.client.urls import split_endpoint
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0, read=120.0)
 """Connect in 10 s; 120 s between bytes (a model may think before its first token); 30 s otherwise."""
@@ -129,6 +130,16 @@ def user_input(
 class ChatKitClient:
     """Every ChatKit operation against one backend, with auth headers and typed errors.
 
+    ``url`` is the endpoint's URL, as a front end's ``api.url`` holds it
+    (``http://127.0.0.1:8000/chatkit``), or the server's base URL
+    (``http://127.0.0.1:8000``, the endpoint then at ``path``, default ``/chatkit``). The
+    rule, in ``chatkit_backend.client.urls``: with no ``path``, a URL with a path is the
+    endpoint and a URL without one gets ``/chatkit``; with a ``path``, the URL is a base
+    URL (a mount prefix allowed) unless it already ends with ``path``. A URL that is not
+    ``http(s)://host...`` raises ``ValueError``. ``base_url`` is the endpoint's URL
+    without its path: ``attachments_path`` (chatkit-backend's ``/attachments`` routes) is
+    under it.
+
     ``api_key`` is sent as ``Authorization: Bearer <key>`` (as ``X-API-Key`` when a
     ``bearer_token`` is given too); ``headers`` go with every request to the backend; ``transport``
     replaces the network (``httpx.ASGITransport(app)`` calls an app in-process).
@@ -136,9 +147,9 @@ class ChatKitClient:
 
     def __init__(
         self,
-        base_url: str,
+        url: str,
         *,
-        path: str = "/chatkit",
+        path: str | None = None,
         api_key: str | None = None,
         bearer_token: str | None = None,
         headers: Mapping[str, str] | None = None,
@@ -146,8 +157,9 @@ class ChatKitClient:
         transport: httpx.AsyncBaseTransport | None = None,
         attachments_path: str = "/attachments",
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.path = "/" + path.strip("/") if path.strip("/") else "/"
+        endpoint = split_endpoint(url, path)
+        self.base_url = endpoint.base_url
+        self.path = endpoint.path
         self.attachments_path = attachments_path.rstrip("/")
         sent: dict[str, str] = {"Accept": "application/json, text/event-stream"}
         if bearer_token:

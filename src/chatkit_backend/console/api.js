@@ -83,11 +83,28 @@ export class ChatKitClient {
     } catch (error) {
       if (isAbort(error)) {
         exchange.finish("aborted by the Stop button");
+        this.stopReply(exchange.requestId);
         return "aborted";
       }
       exchange.fail(error);
       throw error;
     }
+  }
+
+  /**
+   * Tell the server the Stop button ended the reply of `requestId`: with
+   * CHATKIT_ON_DISCONNECT=finish a closed connection alone lets a reply run on
+   * (docs/frontend.md). Recorded in the inspector; its failure is ignored.
+   */
+  stopReply(requestId) {
+    if (!requestId) return;
+    const url = `${this.path.replace(/\/+$/, "")}/stop`;
+    this.send(url, jsonInit({ request_id: requestId }), "stop")
+      .then(async ({ response, exchange }) => {
+        exchange.body(await response.text(), response.headers.get("content-type") || "");
+        exchange.finish();
+      })
+      .catch(() => {});
   }
 
   /** Fetch an image (preview) as an object URL, sending credentials to our own origin. */
@@ -105,11 +122,17 @@ export class ChatKitClient {
     return URL.createObjectURL(blob);
   }
 
-  /** Send a file to an upload URL (multipart field `file`); resolves to the parsed answer. */
+  /**
+   * Send a file to an upload URL: the raw bytes for PUT (all a presigned storage URL
+   * takes), a multipart field `file` for POST; resolves to the parsed answer (if any).
+   */
   async upload(url, method, headers, file) {
-    const form = new FormData();
-    form.append("file", file, file.name);
-    const init = { method, headers: { ...headers }, body: form };
+    let body = file;
+    if (method !== "PUT") {
+      body = new FormData();
+      body.append("file", file, file.name);
+    }
+    const init = { method, headers: { ...headers }, body };
     const { response, exchange } = await this.send(url, init, `upload ${file.name}`, {
       file: file.name,
       size: file.size,

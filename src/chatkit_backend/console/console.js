@@ -15,6 +15,8 @@ const config = {
   auth: meta("chatkit-auth", "none"),
   attachments: meta("chatkit-attachments", "on") === "on",
   maxUploadBytes: Number(meta("chatkit-max-upload-bytes", "0")) || Infinity,
+  models: parseList(meta("chatkit-models", "[]")), // CHATKIT_MODELS: {id, label, description, default}
+  tools: parseList(meta("chatkit-tools", "[]")), // CHATKIT_TOOLS with an id: {id, label, type}
 };
 
 const ui = {
@@ -43,6 +45,11 @@ const ui = {
   attach: byId("attach"),
   message: byId("message"),
   send: byId("send"),
+  composerOptions: byId("composer-options"),
+  modelField: byId("model-field"),
+  modelPicker: byId("model-picker"),
+  toolField: byId("tool-field"),
+  toolMenu: byId("tool-menu"),
   stop: byId("stop"),
   exchanges: byId("exchanges"),
   inspectorClear: byId("inspector-clear"),
@@ -78,6 +85,7 @@ function start() {
     ui.attach.hidden = true;
     ui.fileInput.disabled = true;
   }
+  buildChoices();
   wireEvents();
   loadThreads(true).then(() => {
     const fromHash = threadIdFromHash();
@@ -355,7 +363,7 @@ async function sendMessage() {
     content: text ? [{ type: "input_text", text }] : [],
     attachments,
     quoted_text: null,
-    inference_options: {},
+    inference_options: inferenceOptions(),
   };
   const request = state.threadId
     ? { type: "threads.add_user_message", params: { thread_id: state.threadId, input } }
@@ -364,7 +372,9 @@ async function sendMessage() {
   state.streaming = controller;
   setStreaming(true);
   const sentText = ui.message.value;
+  const sentTool = ui.toolMenu.value;
   ui.message.value = "";
+  ui.toolMenu.value = ""; // a tool choice applies to one message, as in ChatKit's composer
   const sentAttachments = clearPending();
   // What this stream has shown, so a late outcome never touches another thread's view.
   const shown = { threadId: state.threadId, assistantId: null };
@@ -380,6 +390,7 @@ async function sendMessage() {
     // Nothing was sent: give the draft back.
     if (error instanceof ApiError && !ui.message.value) {
       ui.message.value = sentText;
+      ui.toolMenu.value = sentTool;
       restorePending(sentAttachments);
     }
   } finally {
@@ -459,6 +470,44 @@ async function sendRaw(text) {
     await client.stream(body, () => {});
   } catch (error) {
     handleError(error);
+  }
+}
+
+// -- model picker and tool menu (CHATKIT_MODELS, CHATKIT_TOOLS) --------------------------
+
+function buildChoices() {
+  if (config.models.length > 0) {
+    const fallback = config.models.find((model) => model.default) || config.models[0];
+    for (const model of config.models) {
+      const option = h("option", { value: model.id, title: model.description || null }, model.label || model.id);
+      ui.modelPicker.append(option);
+    }
+    ui.modelPicker.value = fallback.id;
+    ui.modelField.hidden = false;
+  }
+  if (config.tools.length > 0) {
+    for (const tool of config.tools) {
+      ui.toolMenu.append(h("option", { value: tool.id, dataset: { type: tool.type } }, tool.label || tool.id));
+    }
+    ui.toolField.hidden = false;
+  }
+  ui.composerOptions.hidden = ui.modelField.hidden && ui.toolField.hidden;
+}
+
+/** What the composer picked, as ChatKit sends it (``inference_options``). */
+function inferenceOptions() {
+  const options = {};
+  if (!ui.modelField.hidden && ui.modelPicker.value) options.model = ui.modelPicker.value;
+  if (!ui.toolField.hidden && ui.toolMenu.value) options.tool_choice = { id: ui.toolMenu.value };
+  return options;
+}
+
+function parseList(text) {
+  try {
+    const value = JSON.parse(text);
+    return Array.isArray(value) ? value : [];
+  } catch {
+    return [];
   }
 }
 

@@ -11,6 +11,8 @@ from typing import Any
 from agents import Model, ModelResponse
 from agents.items import TResponseStreamEvent
 
+from chatkit_backend.sdk_compat import WrappingModel
+
 
 def is_token_event(event_type: str | None) -> bool:
     """True for events that carry output (deltas, finished parts); the rest is preamble."""
@@ -28,19 +30,13 @@ class ModelTimeoutError(Exception):
         self.seconds = seconds
 
 
-class TimeoutModel(Model):
+class TimeoutModel(WrappingModel):
     """A ``Model`` whose streams fail with ``ModelTimeoutError`` instead of stalling."""
 
     def __init__(self, inner: Model, *, first_token_timeout: float, idle_timeout: float) -> None:
         self.inner = inner
         self.first_token_timeout = first_token_timeout
         self.idle_timeout = idle_timeout
-
-    def __getattr__(self, name: str) -> Any:
-        # Anything else (the model name, provider-specific helpers) comes from the wrapped model.
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
 
     async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
         limit = self.first_token_timeout + self.idle_timeout
@@ -83,9 +79,6 @@ class TimeoutModel(Model):
 
     async def close(self) -> None:
         await self.inner.close()
-
-    async def _cleanup_on_run_end(self, owner: object) -> None:
-        await self.inner._cleanup_on_run_end(owner)
 
     def get_retry_advice(self, request: Any) -> Any:
         return self.inner.get_retry_advice(request)

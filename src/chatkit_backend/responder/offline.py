@@ -131,8 +131,9 @@ class OfflineModel(Model):
             sequence_number=events.next(),
         )
         for token in split_tokens(text):
-            if self.token_delay:
-                await asyncio.sleep(self.token_delay)
+            # With no delay, still one token per turn of the event loop: each reaches the
+            # client as an event of its own, as from a model streaming over the network.
+            await asyncio.sleep(self.token_delay)
             yield ResponseTextDeltaEvent(
                 type="response.output_text.delta",
                 **where,

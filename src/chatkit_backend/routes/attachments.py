@@ -4,9 +4,11 @@
     POST     /attachments                        direct upload (multipart field ``file``)
     GET      /attachments/{id}/content           the bytes, for the owner only
     GET      /attachments/{id}/preview?sig=...   an image, for a signed preview URL
-    DELETE   /attachments/{id}                   remove file and row
+    DELETE   /attachments/{id}                   remove bytes and row
 
-Anyone but the owner gets 404, exactly as for a missing attachment.
+Anyone but the owner gets 404, exactly as for a missing attachment. With S3 storage,
+``content`` and ``preview`` answer 307 to a presigned ``GET`` valid five minutes, made
+for the owner only after the same checks.
 """
 
 from collections.abc import AsyncIterator
@@ -15,28 +17,29 @@ from typing import Annotated
 from chatkit.types import Attachment
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.requests import ClientDisconnect
-from starlette.responses import FileResponse
+from starlette.responses import FileResponse, RedirectResponse
 
-from chatkit_backend.attachments import LocalAttachmentStore, StoredContent
+from chatkit_backend.attachments import BackendAttachmentStore, StoredContent
 from chatkit_backend.attachments.mime import is_image
 from chatkit_backend.attachments.names import content_disposition
-from chatkit_backend.deps import ContextDep, OptionalContextDep
+from chatkit_backend.attachments.storage import RemoteURL
+from chatkit_backend.deps import ContextDep, OptionalContextDep, services_of
 from chatkit_backend.errors import BadRequestError, NotConfiguredError
 
 CACHE_CONTROL = "private, max-age=3600"
 CONTENT_SECURITY_POLICY = "default-src 'none'; sandbox"
 
 
-def get_attachment_store(request: Request) -> LocalAttachmentStore:
-    store = getattr(request.app.state, "attachment_store", None)
-    if not isinstance(store, LocalAttachmentStore):
+async def get_attachment_store(request: Request) -> BackendAttachmentStore:
+    store = services_of(request).attachment_store
+    if not isinstance(store, BackendAttachmentStore):
         raise NotConfiguredError(
             "attachments are not configured on this server (CHATKIT_ATTACHMENTS)"
         )
     return store
 
 
-AttachmentsDep = Annotated[LocalAttachmentStore, Depends(get_attachment_store)]
+AttachmentsDep = Annotated[BackendAttachmentStore, Depends(get_attachment_store)]
 
 
 async def body_of(request: Request) -> AsyncIterator[bytes]:
@@ -57,8 +60,16 @@ def attachment_json(attachment: Attachment, status_code: int = 200) -> Response:
 
 
 def content_response(request: Request, content: StoredContent) -> Response:
-    """The file with its stored type, a safe name, no sniffing, cache headers and an ETag."""
+    """The file with its stored type, a safe name, no sniffing, cache headers and an ETag;
+    or a redirect to the presigned URL that serves it (never cached: it expires)."""
     attachment = content.attachment
+    download = content.download
+    if isinstance(download, RemoteURL):
+        return RedirectResponse(
+            download.url,
+            status_code=307,
+            headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+        )
     inline = is_image(attachment.mime_type)
     headers = {
         "Cache-Control": CACHE_CONTROL,
@@ -74,7 +85,7 @@ def content_response(request: Request, content: StoredContent) -> Response:
                 status_code=304, headers={k: headers[k] for k in ("ETag", "Cache-Control")}
             )
     return FileResponse(
-        content.path, media_type=attachment.mime_type, headers=headers, stat_result=content.stat
+        download.path, media_type=attachment.mime_type, headers=headers, stat_result=download.stat
     )
 
 

@@ -2,9 +2,10 @@
 
 import logging
 
+from chatkit.types import ItemsFeedbackReq, is_streaming_req
 from fastapi import APIRouter, Request, Response
 
-from chatkit_backend.deps import ContextDep
+from chatkit_backend.deps import ContextDep, services_of
 from chatkit_backend.errors import EmptyBodyError, PayloadTooLargeError
 from chatkit_backend.redaction import redacted_headers
 from chatkit_backend.routes.sse import EventStreamResponse
@@ -58,18 +59,42 @@ def build_chatkit_router(settings: Settings, dispatcher: Dispatcher) -> APIRoute
             raise EmptyBodyError(EMPTY_BODY_MESSAGE)
         parsed = parse_request(body)
         request.state.operation = parsed.type
-        limiter = request.app.state.limiter
+        request.state.context = context  # for the request's trace span (hashed)
+        if is_streaming_req(parsed):
+            quotas = services_of(request).quotas
+            if quotas is not None:  # 429 quota_exceeded before any stream (or thread) starts
+                await quotas.check(context)
         result = await dispatcher.handle(parsed, context)
         if result.stream is None:
+            if isinstance(parsed, ItemsFeedbackReq):
+                services_of(request).metrics.feedback.labels(parsed.params.kind).inc()
             return Response(result.json, media_type="application/json")
-        release = await limiter.acquire_stream(context)
-        metrics = request.app.state.metrics
+        services = services_of(request)
+        try:
+            release = await services.limiter.acquire_stream(context)
+        except BaseException:
+            if result.close is not None:  # the thread's reply lease, taken for nothing
+                await result.close()
+            raise
+        metrics = services.metrics
         metrics.open_streams.inc()
+        close = result.close
 
         async def on_close() -> None:
             metrics.open_streams.dec()
             await release()
+            if close is not None:
+                await close()
 
-        return EventStreamResponse(result.stream, on_close=on_close)
+        finish = settings.on_disconnect == "finish"
+        return EventStreamResponse(
+            result.stream,
+            on_close=on_close,
+            on_disconnect=(result.detach or _run_on) if finish else None,
+        )
 
     return router
+
+
+def _run_on() -> None:
+    """A reply without a lease to tell (a server of the user's own): it just runs on."""

@@ -4,11 +4,12 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response, routing
+from fastapi import APIRouter, FastAPI, Response, routing
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from chatkit_backend.deps import StoreDep
+from chatkit_backend.deps import ServicesDep
 from chatkit_backend.errors import ServiceUnavailableError
+from chatkit_backend.stores.base import BackendStore
 
 READY_TIMEOUT = 5.0
 
@@ -21,28 +22,42 @@ def build_ops_router() -> APIRouter:
         return {"status": "ok"}
 
     @router.get("/readyz", name="readyz")
-    async def readyz(request: Request, store: StoreDep) -> dict[str, str]:
-        try:
-            await asyncio.wait_for(store.ping(), READY_TIMEOUT)
-        except Exception as exc:
-            raise ServiceUnavailableError(
-                f"store is not answering: {type(exc).__name__}: {exc}"
-            ) from None
-        ready = {"status": "ready", "store": store.kind}
-        limiter_ping = getattr(request.app.state.limiter, "ping", None)
-        if limiter_ping is not None:  # limits shared through Redis
+    async def readyz(services: ServicesDep) -> dict[str, str]:
+        """Ready when the store answers, and the shared limits and quotas store (Redis)
+        when there is one."""
+        store = services.store
+        ready = {"status": "ready"}
+        if isinstance(store, BackendStore):
             try:
-                await asyncio.wait_for(limiter_ping(), READY_TIMEOUT)
+                await asyncio.wait_for(store.ping(), READY_TIMEOUT)
             except Exception as exc:
                 raise ServiceUnavailableError(
-                    f"rate-limit store (CHATKIT_REDIS_URL) is not answering: {type(exc).__name__}: {exc}"
+                    f"store is not answering: {type(exc).__name__}: {exc}"
                 ) from None
-            ready["limits"] = "redis"
+            ready["store"] = store.kind
+        try:
+            shared = await asyncio.wait_for(services.limiter.ping(), READY_TIMEOUT)
+        except Exception as exc:
+            raise ServiceUnavailableError(
+                f"rate-limit store (CHATKIT_REDIS_URL) is not answering: {type(exc).__name__}: {exc}"
+            ) from None
+        if shared is not None:
+            ready["limits"] = shared
+        if services.quotas is not None:
+            try:
+                counted = await asyncio.wait_for(services.quotas.ping(), READY_TIMEOUT)
+            except Exception as exc:
+                raise ServiceUnavailableError(
+                    f"token quotas' store (CHATKIT_REDIS_URL) is not answering: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from None
+            if counted is not None:
+                ready["quotas"] = counted
         return ready
 
     @router.get("/metrics", name="metrics")
-    async def metrics(request: Request) -> Response:
-        return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    async def metrics(services: ServicesDep) -> Response:
+        return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return router
 

@@ -6,6 +6,9 @@ silent), the producer task is cancelled once: asyncio's cancellation is a single
 ``CancelledError``, so the SDK's ``handle_stream_cancelled`` can still save the partial
 assistant message. Under Starlette's ``StreamingResponse`` the generator runs inside an
 anyio cancel scope that cancels every later ``await`` too, and nothing would be saved.
+With ``on_disconnect`` (``CHATKIT_ON_DISCONNECT=finish``) a disconnect does not cancel
+the producer: it runs to its end and its events are dropped (a stop request still
+cancels it, through the reply's lease: ``server/leases.py``).
 
 The queue is unbounded on purpose: the producer must never wait on a slow client, or a
 cancellation would land in ``queue.put`` instead of inside the SDK's generator, and the
@@ -40,9 +43,14 @@ class EventStreamResponse(Response):
         headers: dict[str, str] | None = None,
         on_close: Callable[[], Awaitable[None]] | None = None,
         background: BackgroundTask | None = None,
+        on_disconnect: Callable[[], None] | None = None,
     ) -> None:
+        """``on_disconnect``: when given, a client that goes away does not cancel the
+        producer: this is called, and the producer runs to its end, its events dropped
+        (``CHATKIT_ON_DISCONNECT=finish``)."""
         self.source = source
         self.on_close = on_close
+        self.on_disconnect = on_disconnect
         self.status_code = 200
         self.background = background
         self.init_headers({**SSE_HEADERS, **(headers or {})})
@@ -50,7 +58,9 @@ class EventStreamResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         queue: asyncio.Queue[object] = asyncio.Queue()
         producer = asyncio.create_task(self._produce(queue))
-        watcher = asyncio.create_task(_watch_disconnect(receive, producer, queue))
+        watcher = asyncio.create_task(
+            _watch_disconnect(receive, producer, queue, cancel=self.on_disconnect is None)
+        )
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             more = True
@@ -71,7 +81,9 @@ class EventStreamResponse(Response):
         finally:
             watcher.cancel()
             if not producer.done():
-                if (
+                if self.on_disconnect is not None:
+                    self.on_disconnect()  # the reply runs on, without its client
+                elif (
                     not producer.cancelling()
                 ):  # cancel once: a second one would cut the saving short
                     producer.cancel()
@@ -94,15 +106,22 @@ class EventStreamResponse(Response):
                 queue.put_nowait(chunk)
         except Exception:
             logger.exception("event stream failed")
-        queue.put_nowait(_END)
+        finally:  # cancelled too (a stop request): the response ends
+            queue.put_nowait(_END)
 
 
 async def _watch_disconnect(
-    receive: Receive, producer: "asyncio.Task[None]", queue: asyncio.Queue[object]
+    receive: Receive,
+    producer: "asyncio.Task[None]",
+    queue: asyncio.Queue[object],
+    *,
+    cancel: bool = True,
 ) -> None:
-    """On ``http.disconnect``: cancel the producer at once, and wake the sender."""
+    """On ``http.disconnect``: cancel the producer at once (unless ``cancel`` is False),
+    and wake the sender."""
     await _wait_for_disconnect(receive)
-    producer.cancel()
+    if cancel and not producer.cancelling():  # once: a stop request may have cancelled it
+        producer.cancel()
     queue.put_nowait(_GONE)
 
 

@@ -1,81 +1,91 @@
-"""Parse a ChatKit request once, check it against the store, then hand it to the SDK.
+"""Parse a ChatKit request once, check it against the store, then answer or stream it.
 
 The SDK's ``ChatKitServer.process`` builds a ``TypeAdapter`` per call (milliseconds of
 CPU) and raises "not found" inside the stream, after the 200. Here the adapter is built
-at import, every reference a request makes (thread, item, attachments) is loaded before
-the first byte, so a missing one is a 404, and the SDK's own handlers do the rest.
+at import, every reference a request makes (thread, item, attachments) is checked before
+the first byte, so a missing one is a 404, and the request is answered through the
+server's public hooks (``server/operations.py`` for JSON, ``server/turns.py`` for
+streams). A stream also holds its thread's reply lease (``server/leases.py``): one reply
+at a time per thread, 409 ``thread_busy`` otherwise.
 """
 
 import asyncio
 import base64
 import binascii
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 from chatkit.errors import ErrorCode
-from chatkit.server import DEFAULT_PAGE_SIZE, ChatKitServer
+from chatkit.server import ChatKitServer
 from chatkit.store import NotFoundError as StoreNotFoundError
 from chatkit.types import (
     AttachmentsCreateReq,
     AttachmentsDeleteReq,
     ChatKitReq,
-    ClientToolCallItem,
     ErrorEvent,
     InputTranscribeReq,
     ItemsFeedbackReq,
     ItemsListReq,
-    Page,
-    StreamingReq,
-    StructuredInputItem,
-    Thread,
-    ThreadMetadata,
-    ThreadsAddClientToolOutputReq,
-    ThreadsAddStructuredInputReq,
-    ThreadsAddUserMessageReq,
-    ThreadsCreateReq,
-    ThreadsCustomActionReq,
+    NonStreamingReq,
     ThreadsDeleteReq,
+    ThreadsGetByIdReq,
     ThreadsListReq,
-    ThreadsRetryAfterItemReq,
     ThreadsSyncCustomActionReq,
-    UserMessageInput,
-    UserMessageItem,
-    WidgetItem,
+    ThreadsUpdateReq,
     is_streaming_req,
 )
 from pydantic import TypeAdapter, ValidationError
 
+from chatkit_backend.attachments.store import BackendAttachmentStore
 from chatkit_backend.errors import (
     BackendError,
-    ConflictError,
     InvalidJSONError,
     InvalidRequestError,
     NotConfiguredError,
     NotFoundError,
 )
+from chatkit_backend.sdk_compat import request_models
+from chatkit_backend.server.chatkit_server import check_action_handler
+from chatkit_backend.server.encoding import sse_event
+from chatkit_backend.server.failures import log_stream_failure
+from chatkit_backend.server.leases import DEFAULT_BUSY_WAIT, DEFAULT_TTL, ReplyLeases
+from chatkit_backend.server.operations import (
+    ATTACHMENTS_NOT_CONFIGURED,
+    answer,
+    attachment_store_of,
+)
+from chatkit_backend.server.turns import (
+    EventSource,
+    load_attachment,
+    load_thread,
+    load_widget,
+    prepare_reply,
+)
 
 logger = logging.getLogger("chatkit_backend.server")
 
 REQUEST_ADAPTER: TypeAdapter[ChatKitReq] = TypeAdapter(ChatKitReq)
-REQUEST_TYPES = sorted(
-    {model.model_fields["type"].default for model in ChatKitReq.__args__[0].__args__}
-)
+REQUEST_TYPES = sorted({model.model_fields["type"].default for model in request_models()})
 MAX_PAGE_LIMIT = 1000
-ATTACHMENTS_NOT_CONFIGURED = (
-    "attachments are not configured on this server: set CHATKIT_ATTACHMENTS=true "
-    "or pass an attachment store"
-)
+__all__ = ["ATTACHMENTS_NOT_CONFIGURED", "REQUEST_TYPES", "Dispatcher", "Result", "parse_request"]
 
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """Either a JSON body or a factory for the SSE byte stream."""
+    """Either a JSON body or a factory for the SSE byte stream.
+
+    A stream comes with ``close`` (await it when the response ends, whether the stream
+    ran or not: it gives back the thread's reply lease) and ``detach`` (call it when the
+    client went away and the reply runs on, ``CHATKIT_ON_DISCONNECT=finish``).
+    """
 
     operation: str
     json: bytes = b""
     stream: Callable[[], AsyncIterator[bytes]] | None = None
+    close: Callable[[], Awaitable[None]] | None = None
+    detach: Callable[[], None] | None = None
 
 
 def parse_request(body: bytes) -> ChatKitReq:
@@ -151,30 +161,40 @@ def check_ids(request: ChatKitReq) -> None:
 class Dispatcher:
     """Runs parsed requests against any ``ChatKitServer``, with checks before streaming."""
 
-    def __init__(self, server: ChatKitServer[Any]) -> None:
+    def __init__(
+        self,
+        server: ChatKitServer[Any],
+        *,
+        lease_ttl: float = DEFAULT_TTL,
+        busy_wait: float = DEFAULT_BUSY_WAIT,
+    ) -> None:
+        """``lease_ttl``: seconds a reply's thread lease outlives its last renewal
+        (``CHATKIT_REPLY_LEASE_SECONDS``); ``busy_wait``: seconds a request waits for a
+        reply that is ending before answering 409 ``thread_busy`` (``server/leases.py``)."""
         self.server = server
         self.store = server.store
-        # The fast threads.list below writes what the SDK's ``_to_thread_response`` would;
-        # a server that changes that method keeps the SDK's path.
-        self._sdk_thread_responses = (
-            type(server)._to_thread_response is ChatKitServer._to_thread_response
-            and type(server)._process_non_streaming is ChatKitServer._process_non_streaming
-        )
+        self.leases = ReplyLeases(server.store, ttl=lease_ttl, busy_wait=busy_wait)
 
     async def handle(self, request: ChatKitReq, context: Any) -> Result:
-        """Check the request's references, then return its JSON or its event stream."""
+        """Check the request's references, then return its JSON or its event stream.
+
+        Raises a ``BackendError`` (an HTTP status) for anything wrong before the stream.
+        """
         check_ids(request)
         try:
             if is_streaming_req(request):
-                await self._check_streaming(request, context)
-                return Result(request.type, stream=lambda: self._events(request, context))
+                plan = await prepare_reply(self.server, request, context, self.leases)
+                lease = plan.lease
+                return Result(
+                    request.type,
+                    stream=lambda: self._events(plan.events, context),
+                    close=lease.release if lease is not None else None,
+                    detach=lease.detach if lease is not None else None,
+                )
             await self._check_non_streaming(request, context)
             if isinstance(request, ThreadsDeleteReq):
                 return Result(request.type, json=await self._delete_thread(request, context))
-            if isinstance(request, ThreadsListReq) and self._sdk_thread_responses:
-                return Result(request.type, json=await self._list_threads(request, context))
-            body = await self.server._process_non_streaming(request, context)
-            return Result(request.type, json=body)
+            return Result(request.type, json=await answer(self.server, request, context))
         except StoreNotFoundError as exc:
             raise NotFoundError(str(exc) or "not found") from None
         except NotImplementedError as exc:
@@ -182,110 +202,39 @@ class Dispatcher:
                 str(exc) or f"{request.type} is not implemented by this server"
             ) from None
 
-    async def _events(self, request: StreamingReq, context: Any) -> AsyncIterator[bytes]:
-        serialize = self.server._serialize
+    async def _events(self, events: EventSource, context: Any) -> AsyncIterator[bytes]:
         try:
-            async for event in self.server._process_streaming_impl(request, context):
-                yield b"data: " + serialize(event) + b"\n\n"
+            async for event in events():
+                yield sse_event(event)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            logger.exception(
-                "stream failed", extra={"request_id": getattr(context, "request_id", "")}
-            )
-            yield (
-                b"data: "
-                + serialize(ErrorEvent(code=ErrorCode.STREAM_ERROR, allow_retry=True))
-                + b"\n\n"
-            )
+        except Exception as exc:
+            log_stream_failure(logger, exc, getattr(context, "request_id", ""))
+            yield sse_event(ErrorEvent(code=ErrorCode.STREAM_ERROR, allow_retry=True))
 
-    # -- checks before the first byte ------------------------------------------------------
-    async def _load_thread(self, thread_id: str, context: Any) -> None:
-        try:
-            await self.store.load_thread(thread_id, context=context)
-        except StoreNotFoundError:
-            raise NotFoundError(f"thread {thread_id!r} not found") from None
-
-    async def _load_item(self, thread_id: str, item_id: str, context: Any) -> Any:
-        try:
-            return await self.store.load_item(thread_id, item_id, context=context)
-        except StoreNotFoundError:
-            raise NotFoundError(f"item {item_id!r} not found in thread {thread_id!r}") from None
-
-    async def _load_attachment(self, attachment_id: str, context: Any) -> Any:
-        try:
-            return await self.store.load_attachment(attachment_id, context=context)
-        except StoreNotFoundError:
-            raise NotFoundError(f"attachment {attachment_id!r} not found") from None
-
-    async def _check_input(self, message: UserMessageInput, context: Any) -> None:
-        for attachment_id in message.attachments:
-            attachment = await self._load_attachment(attachment_id, context)
-            if (attachment.metadata or {}).get(
-                "uploaded"
-            ) is False:  # LocalAttachmentStore's bookkeeping
-                raise ConflictError(f"attachment {attachment_id!r} has not been uploaded yet")
-
-    async def _check_streaming(self, request: StreamingReq, context: Any) -> None:
+    # -- checks before answering -----------------------------------------------------------
+    async def _check_non_streaming(self, request: NonStreamingReq, context: Any) -> None:
         match request:
-            case ThreadsCreateReq():
-                await self._check_input(request.params.input, context)
-            case ThreadsAddUserMessageReq():
-                await self._load_thread(request.params.thread_id, context)
-                await self._check_input(request.params.input, context)
-            case ThreadsAddClientToolOutputReq():
-                await self._load_thread(request.params.thread_id, context)
-                page = await self.store.load_thread_items(
-                    request.params.thread_id, None, 1, "desc", context
-                )
-                last = page.data[0] if page.data else None
-                if not (isinstance(last, ClientToolCallItem) and last.status == "pending"):
-                    raise ConflictError(
-                        f"thread {request.params.thread_id!r} has no pending client tool call"
-                    )
-            case ThreadsAddStructuredInputReq():
-                await self._load_thread(request.params.thread_id, context)
-                item = await self._load_item(
-                    request.params.thread_id, request.params.item_id, context
-                )
-                if not isinstance(item, StructuredInputItem):
-                    raise InvalidRequestError(
-                        f"params.item_id: item {request.params.item_id!r} is not a structured input"
-                    )
-                if item.status != "pending":
-                    raise ConflictError(f"structured input {item.id!r} was already answered")
-            case ThreadsRetryAfterItemReq():
-                await self._load_thread(request.params.thread_id, context)
-                item = await self._load_item(
-                    request.params.thread_id, request.params.item_id, context
-                )
-                if not isinstance(item, UserMessageItem):
-                    raise InvalidRequestError(
-                        f"params.item_id: item {request.params.item_id!r} is not a user message"
-                    )
-            case ThreadsCustomActionReq():
-                await self._check_action(request.params.thread_id, request.params.item_id, context)
-
-    async def _check_action(self, thread_id: str, item_id: str | None, context: Any) -> None:
-        await self._load_thread(thread_id, context)
-        if item_id:
-            item = await self._load_item(thread_id, item_id, context)
-            if not isinstance(item, WidgetItem):
-                raise InvalidRequestError(f"params.item_id: item {item_id!r} is not a widget")
-
-    async def _check_non_streaming(self, request: ChatKitReq, context: Any) -> None:
-        if isinstance(request, ThreadsListReq | ItemsListReq):
-            _check_page_limit(request)
-        match request:
-            case ItemsListReq() | ItemsFeedbackReq() | ThreadsDeleteReq():
-                await self._load_thread(request.params.thread_id, context)
+            case ThreadsListReq():
+                _check_page_limit(request)
+            case ItemsListReq():
+                _check_page_limit(request)
+                await load_thread(self.server, request.params.thread_id, context)
+            case ItemsFeedbackReq() | ThreadsDeleteReq():
+                await load_thread(self.server, request.params.thread_id, context)
+            case ThreadsGetByIdReq() | ThreadsUpdateReq():
+                pass  # answering loads the thread: a missing one is a 404 before any write
             case ThreadsSyncCustomActionReq():
-                await self._check_action(request.params.thread_id, request.params.item_id, context)
+                await load_thread(self.server, request.params.thread_id, context)
+                await load_widget(
+                    self.server, request.params.thread_id, request.params.item_id, context
+                )
+                check_action_handler(self.server, request.params.action.type, streamed=False)
             case AttachmentsCreateReq():
-                self._require_attachments()
+                attachment_store_of(self.server)
             case AttachmentsDeleteReq():
-                self._require_attachments()
-                await self._load_attachment(request.params.attachment_id, context)
+                attachment_store_of(self.server)
+                await load_attachment(self.server, request.params.attachment_id, context)
             case InputTranscribeReq():
                 try:
                     base64.b64decode(request.params.audio_base64, validate=True)
@@ -293,40 +242,22 @@ class Dispatcher:
                     raise InvalidRequestError(
                         "invalid input.transcribe request: params.audio_base64: not valid base64"
                     ) from None
-
-    def _require_attachments(self) -> None:
-        if self.server.attachment_store is None:
-            raise NotConfiguredError(ATTACHMENTS_NOT_CONFIGURED)
-
-    async def _list_threads(self, request: ThreadsListReq, context: Any) -> bytes:
-        """``threads.list`` as the SDK answers it, byte for byte, without building a ``Thread``
-        model per row (that is most of the SDK's cost on the busiest read of the sidebar)."""
-        params = request.params
-        page = await self.store.load_threads(
-            limit=params.limit or DEFAULT_PAGE_SIZE,
-            after=params.after,
-            order=params.order,
-            context=context,
-        )
-        if any(isinstance(thread, Thread) for thread in page.data):
-            return self.server._serialize(  # rows that carry items: the SDK filters those
-                Page(
-                    data=[self.server._to_thread_response(thread) for thread in page.data],
-                    has_more=page.has_more,
-                    after=page.after,
-                )
-            )
-        return thread_page_json(page)
+            case _:
+                assert_never(request)
 
     async def _delete_thread(self, request: ThreadsDeleteReq, context: Any) -> bytes:
-        """Delete a thread, then its attachments' files (listed first: the rows go with it)."""
+        """Delete a thread with its attachments' bytes (``BackendAttachmentStore.delete_thread``,
+        which the CLI calls too); the rows go through the server's own handler."""
         attachments = self.server.attachment_store
-        thread_files = getattr(attachments, "thread_files", None)
-        remove_files = getattr(attachments, "remove_files", None)
-        files = await thread_files(request.params.thread_id, context) if thread_files else []
-        body = await self.server._process_non_streaming(request, context)
-        if files and remove_files:
-            await remove_files(files)
+        if not isinstance(attachments, BackendAttachmentStore):
+            return await answer(self.server, request, context)
+        body = b""
+
+        async def delete_rows() -> None:
+            nonlocal body
+            body = await answer(self.server, request, context)
+
+        await attachments.delete_thread(request.params.thread_id, context, delete_rows=delete_rows)
         return body
 
 
@@ -337,27 +268,3 @@ def _check_page_limit(request: ThreadsListReq | ItemsListReq) -> None:
         raise InvalidRequestError(
             f"invalid {request.type} request: params.limit: must be between 1 and {MAX_PAGE_LIMIT}"
         )
-
-
-# What the SDK's ``_to_thread_response`` copies from a ``ThreadMetadata``; the rest of a
-# thread response is constant for a row without items.
-THREAD_RESPONSE_FIELDS: set[str] = {"title", "id", "created_at", "status", "allowed_image_domains"}
-_THREAD_RESPONSE_TAIL = b',"metadata":{},"items":{"data":[],"has_more":false}}'
-_JSON_STRING: TypeAdapter[str] = TypeAdapter(str)
-
-
-def thread_page_json(page: Page[ThreadMetadata]) -> bytes:
-    """A page of thread rows as the SDK's ``threads.list`` answer (``Page[Thread]``, empty items)."""
-    rows = [
-        thread.model_dump_json(
-            by_alias=True, exclude_none=True, include=THREAD_RESPONSE_FIELDS
-        ).encode()[:-1]
-        + _THREAD_RESPONSE_TAIL
-        for thread in page.data
-    ]
-    body = (
-        b'{"data":[' + b",".join(rows) + b'],"has_more":' + (b"true" if page.has_more else b"false")
-    )
-    if page.after is not None:
-        body += b',"after":' + _JSON_STRING.dump_json(page.after)
-    return body + b"}"

@@ -3,7 +3,14 @@
 ``open_store(url)`` picks one by URL: ``memory://`` (``MemoryStore``), or ``SQLStore`` on
 ``sqlite:///path.db`` or ``postgresql://...``. The semantics every store keeps (order,
 cursors, ownership, upserts, datetimes) are written in ``chatkit_backend.stores.base``.
+
+``SQLStore``, ``open_store`` and ``store_from_settings`` are imported on first use, so
+importing this package (as the server does, for ``BackendStore``) does not load
+SQLAlchemy and the database drivers (about a second) until a SQL store is built.
 """
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from chatkit_backend.stores.base import (
     BackendStore,
@@ -19,9 +26,11 @@ from chatkit_backend.stores.errors import (
     StoreNotFoundError,
     StoreUnavailableError,
 )
-from chatkit_backend.stores.factory import open_store, store_from_settings
 from chatkit_backend.stores.memory import MemoryStore
-from chatkit_backend.stores.sql import SQLStore
+
+if TYPE_CHECKING:
+    from chatkit_backend.stores.factory import open_store, store_from_settings
+    from chatkit_backend.stores.sql import SQLStore
 
 __all__ = [
     "BackendStore",
@@ -39,3 +48,16 @@ __all__ = [
     "open_store",
     "store_from_settings",
 ]
+
+_LAZY = {
+    "SQLStore": "chatkit_backend.stores.sql",
+    "open_store": "chatkit_backend.stores.factory",
+    "store_from_settings": "chatkit_backend.stores.factory",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(module), name)

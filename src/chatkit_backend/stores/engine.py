@@ -4,6 +4,10 @@ URLs without a driver mean the async one: ``sqlite:///chat.db`` is
 ``sqlite+aiosqlite:///chat.db`` and ``postgresql://...`` (or ``postgres://...``) is
 ``postgresql+asyncpg://...``. Building an engine does no I/O; it connects on first use.
 
+The SQLAlchemy engines built here migrate and check the schema (``db upgrade``, a
+store's ``open()``); a store's own calls run on its pool of raw driver connections
+(``chatkit_backend.stores.connections``), configured the same way.
+
 SQLite connections run in WAL mode with a busy timeout and foreign keys on. SQLAlchemy,
 not the ``sqlite3`` module, decides how a transaction begins, per connection, through the
 ``SQLITE_BEGIN`` execution option:
@@ -26,6 +30,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from chatkit_backend.stores.errors import DatabaseURLError
 
@@ -48,6 +53,7 @@ class EngineOptions:
     pool_timeout: float = 10.0
     connect_timeout: float = 10.0
     busy_timeout_ms: int = 5000
+    statement_timeout: float = 10.0
 
 
 class EngineKeywords(TypedDict, total=False):
@@ -58,6 +64,7 @@ class EngineKeywords(TypedDict, total=False):
     pool_timeout: float
     connect_timeout: float
     busy_timeout_ms: int
+    statement_timeout: float
 
 
 def store_kind(url: str) -> StoreKind:
@@ -108,6 +115,13 @@ def sqlite_file(url: URL) -> Path | None:
     return Path(database).expanduser()
 
 
+def driver_dsn(url: URL) -> str:
+    """What the raw driver connects to: the SQLite file path, or asyncpg's DSN."""
+    if url.get_backend_name() == "sqlite":
+        return url.database or ""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def display_url(url: str | URL) -> str:
     """The URL with its password hidden, for messages and logs."""
     if isinstance(url, str):
@@ -120,13 +134,24 @@ def display_url(url: str | URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def build_engine(url: URL, options: EngineOptions) -> AsyncEngine:
-    """An async engine for a parsed URL; no connection is made until first use."""
-    pool: dict[str, Any] = {
-        "pool_size": options.pool_size,
-        "max_overflow": options.max_overflow,
-        "pool_timeout": options.pool_timeout,
-    }
+def build_engine(url: URL, options: EngineOptions, *, pooled: bool = True) -> AsyncEngine:
+    """An async engine for a parsed URL; no connection is made until first use.
+
+    ``pooled=False``: a connection per use, closed after it (``NullPool``), and no
+    statement timeout, for an engine that only migrates and checks the schema (a
+    migration may take long; ``SQLStore`` runs its own statements on its own pool,
+    ``chatkit_backend.stores.connections``). A pooled PostgreSQL engine bounds every
+    statement by ``options.statement_timeout``.
+    """
+    pool: dict[str, Any] = (
+        {
+            "pool_size": options.pool_size,
+            "max_overflow": options.max_overflow,
+            "pool_timeout": options.pool_timeout,
+        }
+        if pooled
+        else {"poolclass": NullPool}
+    )
     if url.get_backend_name() == "sqlite":
         engine = create_async_engine(
             url, connect_args={"timeout": options.busy_timeout_ms / 1000}, **pool
@@ -135,10 +160,11 @@ def build_engine(url: URL, options: EngineOptions) -> AsyncEngine:
         return engine
     return create_async_engine(
         url,
-        pool_pre_ping=True,
+        pool_pre_ping=pooled,
         connect_args={
             "timeout": options.connect_timeout,
             "server_settings": {"application_name": "chatkit-backend"},
+            **({"command_timeout": options.statement_timeout} if pooled else {}),
         },
         **pool,
     )

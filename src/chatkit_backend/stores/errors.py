@@ -4,6 +4,8 @@
 against the SDK catches it, and the app answers 404 either way.
 """
 
+import logging
+
 from chatkit.store import NotFoundError as SDKNotFoundError
 
 from chatkit_backend.errors import (
@@ -12,6 +14,9 @@ from chatkit_backend.errors import (
     NotFoundError,
     ServiceUnavailableError,
 )
+from chatkit_backend.logs import log_cause_once
+
+logger = logging.getLogger("chatkit_backend.stores")
 
 
 class StoreNotFoundError(SDKNotFoundError, NotFoundError):
@@ -40,3 +45,9 @@ class StoreUnavailableError(ServiceUnavailableError):
     """The database did not answer in time, or refused the connection (503)."""
 
     code = "store_unavailable"
+
+
+def report_unavailable(message: str, cause: BaseException | None) -> StoreUnavailableError:
+    """The 503 for an outage, its cause logged (traceback once per distinct cause)."""
+    log_cause_once(logger, f"store unavailable: {message}", cause)
+    return StoreUnavailableError(message)

@@ -26,6 +26,8 @@ from chatkit_backend.stores.base import (
     owner_of,
 )
 from chatkit_backend.stores.errors import InvalidPageError, StoreNotFoundError
+from chatkit_backend.stores.thread_updates import ThreadUpdate
+from chatkit_backend.stores.usage import FeedbackQuery, UsageQuery, UsageRecord, UsageTotal, add_up
 
 Key = tuple[datetime, str]
 
@@ -52,17 +54,22 @@ class SortedRows:
         if old is not None:
             del self.keys[bisect.bisect_left(self.keys, old[0])]
 
+    def window(
+        self, after: str | None, limit: int, order: Literal["asc", "desc"] | str
+    ) -> list[Key]:
+        """Keys of up to ``limit + 1`` rows after the cursor row, in ``order``."""
+        keys = self.keys
+        if order == "asc":
+            start = 0 if after is None else bisect.bisect_right(keys, self.rows[after][0])
+            return keys[start : start + limit + 1]
+        end = len(keys) if after is None else bisect.bisect_left(keys, self.rows[after][0])
+        return keys[max(0, end - limit - 1) : end][::-1]
+
     def page(
         self, after: str | None, limit: int, order: Literal["asc", "desc"] | str
     ) -> tuple[list[str], bool]:
         """Data of up to ``limit`` rows after the cursor row, and whether more follow."""
-        keys = self.keys
-        if order == "asc":
-            start = 0 if after is None else bisect.bisect_right(keys, self.rows[after][0])
-            window = keys[start : start + limit + 1]
-        else:
-            end = len(keys) if after is None else bisect.bisect_left(keys, self.rows[after][0])
-            window = keys[max(0, end - limit - 1) : end][::-1]
+        window = self.window(after, limit, order)
         return [self.rows[key[1]][1] for key in window[:limit]], len(window) > limit
 
 
@@ -92,6 +99,7 @@ class MemoryStore(BackendStore):
         self._threads: dict[str, _Thread] = {}
         self._user_threads: dict[str, SortedRows] = {}
         self._attachments: dict[str, _Attachment] = {}
+        self._usage: list[UsageRecord] = []
 
     def __repr__(self) -> str:
         return "MemoryStore()"
@@ -133,6 +141,20 @@ class MemoryStore(BackendStore):
         existing.created_at, existing.data = thread.created_at, data
         self._user_threads.setdefault(user_id, SortedRows()).put(thread.id, thread.created_at, data)
 
+    async def update_thread(
+        self, thread_id: str, update: ThreadUpdate, context: Any
+    ) -> ThreadMetadata:
+        user_id = owner_of(context)
+        row = self._require(thread_id, user_id)
+        updated = update.apply(codec.load_thread(row.data))
+        row.data = codec.dump_thread(updated)
+        self._user_threads[user_id].put(thread_id, row.created_at, row.data)
+        return updated
+
+    async def admin_thread_owner(self, thread_id: str) -> str | None:
+        row = self._threads.get(thread_id)
+        return row.user_id if row is not None else None
+
     async def load_threads(
         self, limit: int, after: str | None, order: str, context: Any
     ) -> Page[ThreadMetadata]:
@@ -142,6 +164,21 @@ class MemoryStore(BackendStore):
             raise InvalidPageError(f"after: no thread {after!r} to continue from")
         data, has_more = rows.page(after, limit, order)
         return self._to_page(data, has_more, codec.load_thread)
+
+    async def load_threads_json(
+        self, limit: int, after: str | None, order: str, context: Any
+    ) -> bytes:
+        check_page_request(limit, order)
+        rows = self._user_threads.get(owner_of(context), SortedRows())
+        if after is not None and after not in rows.rows:
+            raise InvalidPageError(f"after: no thread {after!r} to continue from")
+        window = rows.window(after, limit, order)
+        has_more = len(window) > limit
+        return codec.thread_list_json(
+            [codec.thread_list_row(rows.rows[key[1]][1]) for key in window[:limit]],
+            has_more,
+            window[limit - 1][1] if has_more else None,
+        )
 
     async def delete_thread(self, thread_id: str, context: Any) -> None:
         user_id = owner_of(context)
@@ -159,7 +196,9 @@ class MemoryStore(BackendStore):
         self, thread_id: str, after: str | None, limit: int, order: str, context: Any
     ) -> Page[ThreadItem]:
         check_page_request(limit, order)
-        thread = self._require(thread_id, owner_of(context))
+        thread = self._owned(thread_id, owner_of(context))
+        if thread is None:  # missing, or another user's: no items (the SDK's contract)
+            return Page.model_construct(data=[], has_more=False, after=None)
         if after is not None and after not in thread.items.rows:
             raise InvalidPageError(f"after: no item {after!r} in thread {thread_id!r}")
         data, has_more = thread.items.page(after, limit, order)
@@ -233,6 +272,23 @@ class MemoryStore(BackendStore):
             Feedback(thread_id, list(item_ids), kind, user_id, datetime.now(UTC))
         )
 
+    async def restore_feedback(
+        self,
+        thread_id: str,
+        item_ids: list[str],
+        kind: FeedbackKind,
+        created_at: datetime,
+        context: Any,
+    ) -> None:
+        check_feedback_kind(kind)
+        user_id = owner_of(context)
+        thread = self._require(thread_id, user_id)
+        missing = sorted(set(item_ids) - thread.items.rows.keys())
+        if missing:
+            raise StoreNotFoundError(f"item {missing[0]!r} not found in thread {thread_id!r}")
+        thread.feedback.append(Feedback(thread_id, list(item_ids), kind, user_id, created_at))
+        thread.feedback.sort(key=lambda row: as_utc(row.created_at))
+
     async def load_feedback(self, thread_id: str, context: Any) -> list[Feedback]:
         thread = self._require(thread_id, owner_of(context))
         return [
@@ -286,3 +342,28 @@ class MemoryStore(BackendStore):
             key=lambda entry: (entry[0], entry[1]),
         )
         return [codec.load_attachment(row.data) for _, _, row in rows]
+
+    async def admin_feedback(self, query: FeedbackQuery) -> list[Feedback]:
+        since = as_utc(query.since) if query.since is not None else None
+        rows = sorted(
+            (
+                row
+                for thread in self._threads.values()
+                if query.user_id is None or thread.user_id == query.user_id
+                for row in thread.feedback
+                if (query.kind is None or row.kind == query.kind)
+                and (since is None or as_utc(row.created_at) >= since)
+            ),
+            key=lambda row: as_utc(row.created_at),
+        )
+        return [
+            Feedback(row.thread_id, list(row.item_ids), row.kind, row.user_id, row.created_at)
+            for row in rows[: query.limit]
+        ]
+
+    # -- usage ------------------------------------------------------------------------
+    async def save_usage(self, record: UsageRecord) -> None:
+        self._usage.append(record)
+
+    async def admin_usage(self, query: UsageQuery) -> list[UsageTotal]:
+        return add_up(self._usage, query)

@@ -2,7 +2,11 @@
 
 Each row keeps the SDK model as JSON in ``data`` beside the columns the store queries
 on; the Alembic revisions in ``migrations/versions`` create exactly this schema (a test
-compares them).
+compares them). A fifth table, ``chatkit_thread_leases``, holds no data: one row per
+thread while a reply streams on it (``stores/leases.py``); ``db copy`` skips it
+(``info={"transient": True}``). ``chatkit_usage`` holds one row per reply: its model and
+token counts (``observability/usage.py``); it has no foreign key, so a reply's usage
+outlives its thread.
 """
 
 from datetime import datetime
@@ -10,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -121,3 +126,51 @@ feedback = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_chatkit_feedback_thread_id_created_at", "thread_id", "created_at"),
 )
+
+thread_leases = Table(
+    "chatkit_thread_leases",
+    metadata,
+    # No foreign key: a lease outlives nothing (it is released when the reply ends, or
+    # expires), and leaving the threads table unreferenced keeps TRUNCATE and deletes simple.
+    _id("thread_id", primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("request_id", String(128), nullable=True),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("stop_requested", Boolean(), nullable=False),
+    Index("ix_chatkit_thread_leases_request_id", "request_id"),
+    info={"transient": True},
+)
+"""While a reply streams on a thread: who holds it, until when (renewed as it streams), the
+request it answers, and whether its user asked it to stop (``stores/leases.py``)."""
+
+usage = Table(
+    "chatkit_usage",
+    metadata,
+    Column(
+        "id",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    # No foreign key: usage is what was spent, and stays when its thread is deleted.
+    _id("user_id", nullable=False),
+    _id("tenant_id", nullable=True),
+    Column("day", String(10), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    _id("thread_id", nullable=False),
+    _id("item_id", nullable=True),
+    Column("request_id", String(128), nullable=True),
+    Column("model", String(255), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("requests", Integer(), nullable=False),
+    Column("input_tokens", BigInteger(), nullable=False),
+    Column("output_tokens", BigInteger(), nullable=False),
+    Column("cached_tokens", BigInteger(), nullable=False),
+    Column("reasoning_tokens", BigInteger(), nullable=False),
+    Index("ix_chatkit_usage_user_id_day", "user_id", "day"),
+    Index("ix_chatkit_usage_tenant_id_day", "tenant_id", "day"),
+    Index("ix_chatkit_usage_day", "day"),
+)
+"""One row per reply: who (the owner, and the tenant), when (``day`` is its UTC date,
+``YYYY-MM-DD``), on which thread and model, how it ended, and the tokens the model server
+counted (``cached`` are part of ``input``, ``reasoning`` part of ``output``)."""

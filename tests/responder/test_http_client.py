@@ -1,0 +1,53 @@
+"""The model client's aiohttp transport reports errors as httpx does, and reads replies whole."""
+
+import socket
+
+import httpx2
+import pytest
+
+from chatkit_backend.responder.http_client import model_http_client
+from tests.fakes.openai_server import FakeOpenAIServer, Reply
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_a_refused_connection_is_a_connect_error() -> None:
+    async with model_http_client(5.0) as client:
+        with pytest.raises(httpx2.ConnectError):
+            await client.get(f"http://127.0.0.1:{closed_port()}/v1/models")
+
+
+async def test_a_connection_cut_mid_reply_is_a_read_error() -> None:
+    with FakeOpenAIServer(Reply(text="one two three four", cut_after_tokens=2)) as fake:
+        body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+        async with model_http_client(5.0) as client:
+            async with client.stream("POST", fake.url + "/chat/completions", json=body) as response:
+                with pytest.raises(httpx2.ReadError):
+                    async for _ in response.aiter_bytes():
+                        pass
+
+
+async def test_a_silent_server_is_a_read_timeout() -> None:
+    with FakeOpenAIServer(Reply(text="late", first_token_delay=5.0)) as fake:
+        body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+        async with model_http_client(0.3) as client:
+            with pytest.raises(httpx2.ReadTimeout):
+                async with client.stream(
+                    "POST", fake.url + "/chat/completions", json=body
+                ) as response:
+                    async for _ in response.aiter_bytes():
+                        pass
+
+
+async def test_a_streamed_reply_is_read_whole() -> None:
+    with FakeOpenAIServer(Reply(text=" ".join(["w"] * 500))) as fake:
+        body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+        async with model_http_client(5.0) as client:
+            async with client.stream("POST", fake.url + "/chat/completions", json=body) as response:
+                data = b"".join([chunk async for chunk in response.aiter_bytes()])
+    assert data.count(b'"content": "w') == 500
+    assert data.rstrip().endswith(b"data: [DONE]")
