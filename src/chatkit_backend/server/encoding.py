@@ -33,7 +33,9 @@ def to_json(model: BaseModel) -> bytes:
 
 
 _TEXT_DELTA_START = b'data: {"type":"thread.item.updated","item_id":'
-_TEXT_DELTA_MIDDLE = b',"update":{"type":"assistant_message.content_part.text_delta","content_index":'
+_TEXT_DELTA_MIDDLE = (
+    b',"update":{"type":"assistant_message.content_part.text_delta","content_index":'
+)
 _TEXT_DELTA_END = b"}}\n\n"
 
 
