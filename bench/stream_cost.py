@@ -4,7 +4,9 @@ Every server runs in a process of its own, as a user runs it: the tests' fake
 OpenAI-compatible server (``tests/fakes/openai_server.py``, replying with as many word
 deltas as the user message's last word asks, no delay between them, usage in the last
 chunk) and ``chatkit-backend serve`` with ``CHATKIT_*`` settings in its environment. The
-client sends sequential ``threads.create`` requests and reads every event.
+client sends sequential ``threads.create`` requests and reads every event. The fake model
+server keeps its connections alive between requests, as real model servers do
+(``--close-connections``: one TCP connection per model request, the fake's default).
 
 Configurations: Chat Completions (``openai-compatible:``) and Responses (``openai:``)
 models, each on ``memory://`` and on the default SQLite file; in the same run, the guide's
@@ -65,7 +67,9 @@ def words(body):
     last = text.split()[-1] if text.split() else ""
     return " ".join(["word"] * int(last)) if last.isdigit() else "word"
 
-server = FakeOpenAIServer(Reply(answer=words, token_interval={interval})).start()
+server = FakeOpenAIServer(
+    Reply(answer=words, token_interval={interval}), keep_alive={keep_alive}
+).start()
 print(server.url, flush=True)
 signal.sigwait([signal.SIGTERM, signal.SIGINT])
 server.stop()
@@ -178,8 +182,13 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def fake_model_server(interval: float = 0.0, cpu: str | None = None) -> Iterator[str]:
-    command = [PYTHON, "-c", FAKE_SERVER.format(repo=str(REPO), interval=interval)]
+def fake_model_server(
+    interval: float = 0.0, cpu: str | None = None, keep_alive: bool = True
+) -> Iterator[str]:
+    """The fake model server in a process of its own; its ``/v1`` URL. ``keep_alive``: it
+    keeps connections open between requests, as real model servers do."""
+    script = FAKE_SERVER.format(repo=str(REPO), interval=interval, keep_alive=keep_alive)
+    command = [PYTHON, "-c", script]
     if cpu is not None:
         command = ["taskset", "-c", cpu, *command]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, env=clean_env({}))
@@ -380,14 +389,21 @@ def main() -> None:
     parser.add_argument("--sizes", default="50,300,1000", help="deltas per reply, comma-separated")
     parser.add_argument("--configs", default=",".join(config.key for config in CONFIGS))
     parser.add_argument("--no-breakdown", action="store_true", help="skip the fixed-cost breakdown")
+    parser.add_argument(
+        "--close-connections",
+        action="store_true",
+        help="the fake model server closes each connection (a TCP connection per model request)",
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     chosen = [config for config in CONFIGS if config.key in args.configs.split(",")]
+    keep_alive = not args.close_connections
     print(f"stream_cost: {len(chosen)} configurations, N = {sizes}, {args.replies} replies each; "
-          f"{psutil.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+          f"{psutil.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; the fake model "
+          f"server {'keeps connections alive' if keep_alive else 'closes each connection'}")  # fmt: skip
     results = []
     with ExitStack() as stack:
-        model_url = stack.enter_context(fake_model_server())
+        model_url = stack.enter_context(fake_model_server(keep_alive=keep_alive))
         model_ttfd = {
             (api, size): model_first_delta(model_url, api, size, 5)
             for api in ("chat", "responses")

@@ -1,6 +1,7 @@
 """The fixed CPU of a streamed reply, part by part, measured in one process.
 
-``stream_cost.py`` runs it with its fake model server's URL; alone it starts its own. Each
+``stream_cost.py`` runs it with its fake model server's URL; alone it starts its own
+(which keeps connections alive, as real model servers do). Each
 part is timed on its own (``time.process_time``, the least of three rounds), with the
 settings ``serve`` uses by default but the model at the fake server:
 

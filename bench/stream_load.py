@@ -165,7 +165,8 @@ def main() -> None:
     config = next(config for config in CONFIGS if config.key == args.config)
     print(
         f"stream_load: {config.label}; {args.deltas} deltas at {args.rate:g}/s per stream; "
-        f"server on CPU {server_cpu}, fake model and load on CPU {other_cpu}; "
+        f"server on CPU {server_cpu}, fake model (connections kept alive) and load on CPU "
+        f"{other_cpu}; "
         f"load average {os.getloadavg()[0]:.1f}"
     )
     print(

@@ -260,6 +260,22 @@ def openai_transport_errors() -> tuple[
     return _httpx2.timeout_exceptions(), _httpx2.request_exceptions()
 
 
+def openai_property_info() -> type[Any]:
+    """``openai._utils._transform.PropertyInfo``: the ``Annotated`` metadata by which the
+    client's parameter transform renames keys (``alias``) and formats values (``format``)."""
+    from openai._utils._transform import PropertyInfo
+
+    return PropertyInfo
+
+
+def openai_request_options(**options: Any) -> Any:
+    """``openai._base_client.make_request_options``: the request options a resource's
+    ``create()`` passes to the client's ``post`` (headers, query, extra body, timeout, auth)."""
+    from openai._base_client import make_request_options
+
+    return make_request_options(**options)
+
+
 async def drain_openai_response(response: Any) -> None:
     """What ``openai.AsyncStream`` does at ``[DONE]`` on HTTP/1.1: read the rest of the body
     (bounded) so the connection can be reused (``openai._streaming_cleanup``)."""
@@ -286,6 +302,8 @@ __all__ = [
     "drain_openai_response",
     "fetch_chat_completions_stream",
     "mark_request_completed_without_usage",
+    "openai_property_info",
+    "openai_request_options",
     "openai_transport_errors",
     "populate_stream_span",
     "replace_stream_iterator",

@@ -80,6 +80,8 @@ def test_uploads_never_sent_are_pruned_with_their_files(live: Live) -> None:
     attachment_id = asyncio.run(upload())
     stored = file_of(live, "alice", attachment_id)
     assert stored.exists()
+    # The behaviour under test is age: the store stamps an upload's row with its own clock
+    # (no way to back-date it from outside), so the row must really be older than 1 s.
     time.sleep(1.2)
 
     result = invoke("prune", "--older-than", "1s", *data_dir(live), "--json")

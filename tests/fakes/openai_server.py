@@ -16,8 +16,10 @@ model and that a cancelled stream really closed its HTTP connection.
         settings = Settings(model="openai-compatible:m", model_base_url=fake.url)
 
 The server runs its own event loop in a thread, so it serves an app under test whether
-that runs in the test's loop, in a uvicorn thread or in a subprocess. Every response
-carries ``Connection: close``: one connection per request keeps the records simple.
+that runs in the test's loop, in a uvicorn thread or in a subprocess. By default every
+response carries ``Connection: close``: one connection per request keeps the records
+simple. ``keep_alive=True`` keeps connections open for the next request, as real model
+servers do (the benchmarks use it: a reply then pays no TCP connection of its own).
 """
 
 from __future__ import annotations
@@ -189,8 +191,10 @@ class _ClientGone(Exception):
 class FakeOpenAIServer:
     """A threaded fake of the OpenAI HTTP API. Use as a context manager or start()/stop()."""
 
-    def __init__(self, default_reply: Reply | None = None) -> None:
+    def __init__(self, default_reply: Reply | None = None, *, keep_alive: bool = False) -> None:
         self.default_reply = default_reply or Reply()
+        self.keep_alive = keep_alive
+        """Answer ``Connection: keep-alive`` and serve several requests per connection."""
         self.completion_reply = Reply(text="A fake title")
         """What non-streamed model requests get (titles): not taken from the queue."""
         self.requests: list[RecordedRequest] = []
@@ -300,11 +304,20 @@ class FakeOpenAIServer:
         record = ConnectionRecord(number=next(self._numbers), opened_at=time.monotonic())
         self.connections.append(record)
         try:
-            request = await self._read_request(reader, record)
-            if request is not None:
+            while True:
+                request = await self._read_request(reader, record)
+                if request is None:
+                    break
                 self.requests.append(request)
                 reply = self._next_reply() if request.is_streamed else self.completion_reply
-                await _Exchange(request, reader, writer, record).answer(reply)
+                exchange = _Exchange(request, reader, writer, record, keep_alive=self.keep_alive)
+                await exchange.answer(reply)
+                if not self.keep_alive or exchange.ended_connection:
+                    break
+                # The EOF watcher is done before the next request is read from the reader.
+                await asyncio.gather(exchange.gone, return_exceptions=True)
+                if record.closed_at is not None:
+                    break
         except (_ClientGone, ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -343,8 +356,13 @@ class _Exchange:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         record: ConnectionRecord,
+        *,
+        keep_alive: bool = False,
     ) -> None:
         self.request = request
+        self.connection_header = b"keep-alive" if keep_alive else b"close"
+        self.ended_connection = False
+        """True when the answer cut the connection or left a body unfinished."""
         self.reader = reader
         self.writer = writer
         self.record = record
@@ -401,7 +419,7 @@ class _Exchange:
         head = (
             f"HTTP/1.1 {status} {HTTP_REASONS.get(status, 'Status')}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
-            f"Connection: close\r\n{extra}\r\n"
+            f"Connection: {self.connection_header.decode()}\r\n{extra}\r\n"
         )
         await self._write(head.encode() + payload)
 
@@ -433,8 +451,9 @@ class _Exchange:
     async def _start_stream(self) -> None:
         await self._write(
             b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-            b"Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\nConnection: close\r\n"
-            + f"x-request-id: req_fake_{self.record.number}\r\n\r\n".encode()
+            b"Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\nConnection: "
+            + self.connection_header
+            + f"\r\nx-request-id: req_fake_{self.record.number}\r\n\r\n".encode()
         )
 
     async def _chunk(self, data: bytes) -> None:
@@ -470,9 +489,11 @@ class _Exchange:
         if reply.stall_after_tokens is not None and index == reply.stall_after_tokens:
             await self._stall_forever()
         if reply.cut_after_tokens is not None and index == reply.cut_after_tokens:
+            self.ended_connection = True
             self.writer.transport.abort()
             return False
         if reply.malformed_after_tokens is not None and index == reply.malformed_after_tokens:
+            self.ended_connection = True
             await self._chunk(b'data: {"choices": [ this is not json\n\n')
             await self._chunk(b"event: response.output_text.delta\ndata: {not json\n\n")
             await self._end_stream()

@@ -51,3 +51,27 @@ async def test_a_streamed_reply_is_read_whole() -> None:
                 data = b"".join([chunk async for chunk in response.aiter_bytes()])
     assert data.count(b'"content": "w') == 500
     assert data.rstrip().endswith(b"data: [DONE]")
+
+
+@pytest.mark.parametrize("kind", ["openai-compatible", "openai"])
+def test_replies_and_titles_reuse_a_kept_alive_connection(kind: str) -> None:
+    """A model server that keeps connections alive serves every request of three threads
+    (each a streamed reply and a title) on one connection."""
+    from tests.responder.conftest import live_app, model_settings
+
+    with FakeOpenAIServer(keep_alive=True) as fake:
+        with live_app(model_settings(kind, fake)) as app:
+            texts = [app.create_thread(f"hello {n}").assistant_text for n in range(3)]
+        assert texts == ["Hello from the fake model."] * 3
+        assert len(fake.model_requests) == 3 and len(fake.completion_requests) == 3
+        assert len(fake.connections) == 1
+
+
+def test_the_fake_server_closes_each_connection_by_default() -> None:
+    from tests.responder.conftest import live_app, model_settings
+
+    with FakeOpenAIServer() as fake:
+        with live_app(model_settings("openai-compatible", fake)) as app:
+            for n in range(2):
+                app.create_thread(f"hello {n}")
+        assert len(fake.connections) == 4

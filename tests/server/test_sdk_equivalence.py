@@ -105,6 +105,7 @@ class ScriptedServer(ChatKitServer[Any]):
         super().__init__(store, FileStore())
         self.script = script
         self.cancelled: list[list[str]] = []
+        self.stalled = asyncio.Event()
 
     def respond(
         self, thread: ThreadMetadata, input_user_message: UserMessageItem | None, context: Any
@@ -466,10 +467,11 @@ async def stalling_reply(
         yield event
         seen += isinstance(event, ThreadItemUpdatedEvent)
         if seen == 4:  # after the workflow's task was added
+            server.stalled.set()
             await asyncio.Event().wait()
 
 
-async def _consume_until_stalled(events: AsyncIterator[Any]) -> None:
+async def _consume_until_stalled(server: ScriptedServer, events: AsyncIterator[Any]) -> None:
     """Read events in a task; once it waits on the silent reply, cancel it (a client gone)."""
 
     async def read() -> None:
@@ -477,7 +479,8 @@ async def _consume_until_stalled(events: AsyncIterator[Any]) -> None:
             pass
 
     task = asyncio.create_task(read())
-    await asyncio.sleep(0.05)
+    async with asyncio.timeout(5):
+        await server.stalled.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -490,9 +493,9 @@ async def test_a_cancelled_stream_hands_the_same_pending_items_to_the_server() -
         "params": {"thread_id": "thr_seed", "input": USER_INPUT},
     }
     request = parse_request(json.dumps(body).encode())
-    await _consume_until_stalled(sdk._process_streaming_impl(request, ALICE))  # type: ignore[arg-type]
+    await _consume_until_stalled(sdk, sdk._process_streaming_impl(request, ALICE))  # type: ignore[arg-type]
     source = await prepare_turn(ours, request, ALICE)  # type: ignore[arg-type]
-    await _consume_until_stalled(source())
+    await _consume_until_stalled(ours, source())
     assert sdk.cancelled and sdk.cancelled[0], "the SDK saw no pending item"
     assert ours.cancelled == sdk.cancelled
     assert await _rows(ours) == await _rows(sdk)
@@ -570,6 +573,7 @@ async def titled_then_stalling(
         seen += isinstance(event, ThreadItemUpdatedEvent)
         if seen == 4:
             thread.title = "Words of the first message"
+            server.stalled.set()
             await asyncio.Event().wait()
 
 
@@ -577,8 +581,8 @@ async def test_unlike_the_sdk_a_cancelled_turn_keeps_its_thread_changes() -> Non
     # Fault d: a stopped first reply left the thread untitled.
     sdk, ours = await _pair(titled_then_stalling)
     request = parse_request(json.dumps(dict(STREAMS)["create"]).encode())
-    await _consume_until_stalled(sdk._process_streaming_impl(request, ALICE))  # type: ignore[arg-type]
-    await _consume_until_stalled((await prepare_turn(ours, request, ALICE))())  # type: ignore[arg-type]
+    await _consume_until_stalled(sdk, sdk._process_streaming_impl(request, ALICE))  # type: ignore[arg-type]
+    await _consume_until_stalled(ours, (await prepare_turn(ours, request, ALICE))())  # type: ignore[arg-type]
     sdk_titles = [t.title for t in (await sdk.store.load_threads(10, None, "asc", ALICE)).data]
     our_titles = [t.title for t in (await ours.store.load_threads(10, None, "asc", ALICE)).data]
     assert sdk_titles[-1] is None

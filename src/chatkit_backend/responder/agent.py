@@ -114,7 +114,8 @@ class TurnSetup:
 class HasStore(Protocol):
     """What ``respond`` needs of the server: its store."""
 
-    store: Store[Any]
+    @property
+    def store(self) -> Store[Any]: ...
 
 
 class AgentResponder:
