@@ -10,8 +10,9 @@ of C streams kept going.
 Printed per C: deltas delivered per second, p50 and p99 of the gap between consecutive
 deltas as each client sees them (a read carrying several deltas counts its deltas as
 arriving together: one gap per read, the stricter count), p99 time to first delta, the server's resident memory at the end of
-the run, and whether every reply arrived whole; then the largest C whose p99 gap stays
-at or under 150 ms.
+the run, whether every reply arrived whole, and the server's CPU (its share of the run's
+wall time, and per stream: start, 200 deltas, title); then the largest C whose p99 gap
+stays at or under 150 ms.
 
     .venv/bin/python bench/stream_load.py [--streams 100,300,500,1000] [--deltas 200] [--rate 20]
 """
@@ -103,6 +104,9 @@ class Outcome:
     rss_mb: float
     complete: int
     errors: int
+    cpu_share: float
+    """The server's CPU time over the run's wall time (1.0: its core fully busy)."""
+    cpu_per_stream_ms: float
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -114,6 +118,8 @@ def percentile(values: list[float], share: float) -> float:
 
 async def run_load(port: int, pid: int, streams: int, deltas: int, ramp: float) -> Outcome:
     clients = [Client() for _ in range(streams)]
+    server = psutil.Process(pid)
+    cpu_before = sum(server.cpu_times()[:2])
     started = time.perf_counter()
     await asyncio.gather(
         *(
@@ -122,6 +128,7 @@ async def run_load(port: int, pid: int, streams: int, deltas: int, ramp: float) 
         )
     )
     seconds = time.perf_counter() - started
+    cpu = sum(server.cpu_times()[:2]) - cpu_before
     gaps = [gap * 1000 for client in clients for gap in client.gaps]
     firsts = [client.first * 1000 for client in clients if client.first is not None]
     rss = psutil.Process(pid).memory_info().rss / 1e6
@@ -136,6 +143,8 @@ async def run_load(port: int, pid: int, streams: int, deltas: int, ramp: float) 
         rss_mb=rss,
         complete=sum(client.complete and client.words == deltas for client in clients),
         errors=sum(client.error is not None for client in clients),
+        cpu_share=cpu / seconds,
+        cpu_per_stream_ms=cpu / streams * 1000,
     )
 
 
@@ -170,9 +179,9 @@ def main() -> None:
         f"load average {os.getloadavg()[0]:.1f}"
     )
     print(
-        "\n| streams | deltas/s delivered | gap p50 ms | gap p99 ms | first delta p99 ms | server RSS MB | whole replies | errors |"
+        "\n| streams | deltas/s delivered | gap p50 ms | gap p99 ms | first delta p99 ms | server RSS MB | whole replies | errors | server CPU busy | server CPU ms/stream |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     best = 0
     with (
         fake_model_server(interval=1.0 / args.rate, cpu=other_cpu) as model_url,
@@ -186,7 +195,8 @@ def main() -> None:
             print(
                 f"| {streams} | {outcome.deltas_per_second:.0f} | {outcome.gap_p50_ms:.1f} | "
                 f"{outcome.gap_p99_ms:.1f} | {outcome.first_p99_ms:.1f} | {outcome.rss_mb:.0f} | "
-                f"{outcome.complete}/{streams} | {outcome.errors} |",
+                f"{outcome.complete}/{streams} | {outcome.errors} | {outcome.cpu_share:.0%} | "
+                f"{outcome.cpu_per_stream_ms:.1f} |",
                 flush=True,
             )
             if outcome.gap_p99_ms <= GAP_LIMIT_MS and outcome.complete == streams:

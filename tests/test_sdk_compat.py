@@ -199,6 +199,51 @@ def test_openai_stream_privates_are_there() -> None:
     )
 
 
+def test_openai_request_building_privates_are_there() -> None:
+    """What ``responder/fast_requests.py`` takes from the client: the transform's
+    ``PropertyInfo``, ``make_request_options``, the strict-validation flag, and the two
+    ``create()`` methods still sending their transformed parameters with those options."""
+    from openai import AsyncOpenAI, AsyncStream, not_given
+    from openai.resources.chat.completions import AsyncCompletions
+    from openai.resources.responses import AsyncResponses
+    from openai.types.responses import ResponseStreamEvent
+
+    openai_release = f"pinned against {sdk_compat.OPENAI_RELEASE}"
+    info = sdk_compat.openai_property_info()(alias="a", format="iso8601")
+    assert (info.alias, info.format) == ("a", "iso8601"), moved("PropertyInfo", openai_release)
+    options = sdk_compat.openai_request_options(
+        extra_headers={"h": "1"},
+        extra_query={"q": "2"},
+        extra_body={"b": 3},
+        timeout=not_given,
+        security={"bearer_auth": True},
+    )
+    assert options == {
+        "headers": {"h": "1"},
+        "params": {"q": "2"},
+        "extra_json": {"b": 3},
+        "security": {"bearer_auth": True},
+    }, moved("make_request_options", openai_release)
+    for resource, path in ((AsyncCompletions, "/chat/completions"), (AsyncResponses, "/responses")):
+        source = inspect.getsource(resource.create)
+        for needle in (
+            f'"{path}"',
+            "body=await async_maybe_transform(",
+            "options=make_request_options(",
+            'security={"bearer_auth": True}',
+            "stream=stream or False",
+        ):
+            assert needle in source, moved(f"{resource.__name__}.create ({needle})", openai_release)
+    client = AsyncOpenAI(api_key="x", base_url="http://127.0.0.1:9")
+    request = httpx2.Request("GET", "http://127.0.0.1:9")
+    stream = AsyncStream(
+        cast_to=ResponseStreamEvent, response=httpx2.Response(200, request=request), client=client
+    )
+    assert sdk_compat.stream_parts(stream).strict is False, moved(
+        "_strict_response_validation", openai_release
+    )
+
+
 def test_model_run_cleanup_hook_exists() -> None:
     hook = getattr(InterfaceModel, "_cleanup_on_run_end", None)
     assert hook is not None and inspect.iscoroutinefunction(hook), moved(

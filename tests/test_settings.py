@@ -50,7 +50,12 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             "CHATKIT_CORS_ORIGINS: origin 'ftp://example.com' must start with http:// or https://",
         ),
         ("CHATKIT_CORS_ORIGINS", "[not json", "CHATKIT_CORS_ORIGINS:"),
-        ("CHATKIT_API_KEYS", "{oops", "CHATKIT_API_KEYS:"),
+        (
+            "CHATKIT_API_KEYS",
+            "{oops",
+            "CHATKIT_API_KEYS: not valid JSON (Expecting property name enclosed in double quotes "
+            'at character 1): use {"key": "user-id"}',
+        ),
         (
             "CHATKIT_MODEL",
             "gpt-4",
@@ -180,6 +185,13 @@ def test_log_format_and_auth_take_any_case(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("CHATKIT_API_KEYS", '{"k1": "alice"}')
     settings = load_settings()
     assert (settings.log_format, settings.auth) == ("json", "api-key")
+
+
+def test_on_disconnect_and_titles_take_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATKIT_ON_DISCONNECT", "Finish")
+    monkeypatch.setenv("CHATKIT_TITLES", "First-Words")
+    settings = load_settings()
+    assert (settings.on_disconnect, settings.titles) == ("finish", "first-words")
 
 
 def test_a_bad_log_level_is_shown_as_written(monkeypatch: pytest.MonkeyPatch) -> None:

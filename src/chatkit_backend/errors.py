@@ -65,6 +65,7 @@ class BackendError(Exception):
         self.headers = headers or {}
 
     def body(self, request_id: str) -> dict[str, Any]:
+        """The JSON error body: ``{"error": {"code", "message", "request_id"}}``."""
         return {"error": {"code": self.code, "message": self.message, "request_id": request_id}}
 
 

@@ -230,6 +230,9 @@ class StreamParts:
     cast_to: Any
     legacy: bool
     synthesize_event_and_data: bool
+    strict: bool
+    """The client validates what it receives (``_strict_response_validation``) rather than
+    building it loosely (``construct_type``) when validation fails."""
 
 
 def stream_parts(stream: Any) -> StreamParts:
@@ -241,6 +244,7 @@ def stream_parts(stream: Any) -> StreamParts:
         cast_to=stream._cast_to,
         legacy=options is None or options.stream_mode == "legacy",
         synthesize_event_and_data=bool(options is not None and options.synthesize_event_and_data),
+        strict=bool(stream._client._strict_response_validation),
     )
 
 
@@ -276,6 +280,32 @@ def openai_request_options(**options: Any) -> Any:
     return make_request_options(**options)
 
 
+def openai_model_json(model: BaseModel) -> Any:
+    """What the ``openai`` client's parameter transform makes of a pydantic model it meets
+    (``_transform_recursive``: ``model_dump`` in JSON mode, unset fields and the model's
+    ``__api_exclude__`` left out)."""
+    return model.model_dump(
+        mode="json", exclude=getattr(model, "__api_exclude__", None), exclude_unset=True
+    )
+
+
+async def openai_body_order(
+    resource_class: type[Any], client: Any, names: list[str], required: dict[str, Any]
+) -> tuple[str, ...]:
+    """The order of the keys of the body ``resource_class.create`` sends: the order of the
+    parameter dict it builds (not its signature's), read by calling ``create`` once on a
+    throwaway resource whose private ``_post`` keeps the body instead of sending it."""
+    probe = resource_class(client)
+    kept: dict[str, Any] = {}
+
+    async def post(path: str, *, body: Any = None, **options: Any) -> None:
+        kept.update(body or {})
+
+    probe._post = post
+    await probe.create(**{**dict.fromkeys(names), **required})
+    return tuple(kept)
+
+
 async def drain_openai_response(response: Any) -> None:
     """What ``openai.AsyncStream`` does at ``[DONE]`` on HTTP/1.1: read the rest of the body
     (bounded) so the connection can be reused (``openai._streaming_cleanup``)."""
@@ -302,6 +332,8 @@ __all__ = [
     "drain_openai_response",
     "fetch_chat_completions_stream",
     "mark_request_completed_without_usage",
+    "openai_body_order",
+    "openai_model_json",
     "openai_property_info",
     "openai_request_options",
     "openai_transport_errors",

@@ -353,7 +353,7 @@ class Settings(BaseSettings):
     )
 
     # -- validators ---------------------------------------------------------------------
-    @field_validator("log_level", "log_format", "auth", "on_disconnect", mode="before")
+    @field_validator("log_level", "log_format", "auth", "on_disconnect", "titles", mode="before")
     @classmethod
     def _any_case(cls, value: Any, info: ValidationInfo) -> Any:
         """``info`` is ``INFO`` (as uvicorn's ``--log-level info`` and ``logging`` take it);
@@ -382,7 +382,14 @@ class Settings(BaseSettings):
     @classmethod
     def _json_object(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return json.loads(value) if value.strip() else {}
+            if not value.strip():
+                return {}
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:  # its message holds no part of the value
+                raise ValueError(
+                    f'not valid JSON ({exc.msg} at character {exc.pos}): use {{"key": "user-id"}}'
+                ) from None
         return value
 
     @field_validator("attachments_url")

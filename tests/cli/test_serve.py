@@ -12,8 +12,9 @@ import psutil
 import pytest
 from pydantic import SecretStr
 
+from chatkit_backend.agent_config import FunctionEntry, ImageGenerationEntry
 from chatkit_backend.cli.serve import per_process_limits_warning, start_line
-from chatkit_backend.settings import Settings
+from chatkit_backend.settings import Settings, SettingsError
 from tests.support.live import clean_env, free_port, run_cli, run_serve, sse_events
 
 README_CREATE = '{"type":"threads.create","params":{"input":{"content":[{"type":"input_text","text":"hi"}],"attachments":[],"inference_options":{}}}}'
@@ -75,6 +76,39 @@ def test_start_line_for_all_interfaces_and_a_local_model() -> None:
     )
     assert "store: memory (threads are lost on restart)" in line
     assert "model: openai-compatible:llama3.2 at http://127.0.0.1:11434/v1" in line
+
+
+def test_start_line_refuses_image_generation_without_attachments() -> None:
+    """Checked before the start line, as create_app would refuse it in each worker."""
+    settings = Settings(
+        database_url="memory://",
+        model="openai:gpt-4.1",
+        model_api_key=SecretStr("sk-not-shown"),
+        tools=[ImageGenerationEntry(type="image_generation")],
+        attachments=False,
+    )
+    with pytest.raises(SettingsError) as caught:
+        start_line(settings)
+    assert str(caught.value) == (
+        "CHATKIT_TOOLS has image_generation, which needs CHATKIT_ATTACHMENTS=true: generated "
+        "images are kept as attachments of their thread"
+    )
+
+
+def test_start_line_refuses_a_tool_menu_function_the_agent_lacks() -> None:
+    """Checked before the start line for the default app; an app of yours (``--factory``)
+    may give the agent that tool through create_app(tools=...), so it is not refused."""
+    settings = Settings(
+        database_url="memory://",
+        tools=[FunctionEntry(type="function", name="lookup_order", id="orders")],
+    )
+    with pytest.raises(SettingsError) as caught:
+        start_line(settings)
+    assert str(caught.value) == (
+        "CHATKIT_TOOLS entry 'orders' names the function 'lookup_order', which agent "
+        "'Assistant' does not have (its function tools: none)"
+    )
+    assert start_line(settings, default_app=False).endswith("| tools: function")
 
 
 # -- serving ---------------------------------------------------------------------------------------
@@ -203,6 +237,26 @@ def test_serve_refuses_reload_with_several_workers(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "--reload and --workers > 1 cannot be combined" in done.stderr
+
+
+def test_serve_refuses_an_unsupported_database_url_as_a_bad_setting(tmp_path: Path) -> None:
+    url = "mysql://app:hunter2@db.example/chat"
+    done = _run(["serve"], _env(tmp_path, CHATKIT_DATABASE_URL=url), tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith(
+        "error: invalid settings:\n  CHATKIT_DATABASE_URL: unsupported database URL scheme 'mysql'"
+    )
+    assert "hunter2" not in done.stderr
+
+
+def test_serve_with_an_unreachable_database_says_so_in_one_line(tmp_path: Path) -> None:
+    url = f"postgresql://app:hunter2@127.0.0.1:{free_port()}/chat"
+    done = _run(["serve"], _env(tmp_path, CHATKIT_DATABASE_URL=url), tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "error: store not ready: cannot reach the database at "
+        f"{url.replace('hunter2', '***')}: ConnectionRefusedError"
+    ]
 
 
 @pytest.mark.parametrize(("option", "value"), [("--port", "abc"), ("--workers", "many")])

@@ -170,9 +170,14 @@ class RecordedRequest:
         return json.loads(self.body)
 
     @property
+    def route(self) -> str:
+        """The path without its query string."""
+        return self.path.split("?", 1)[0]
+
+    @property
     def is_streamed(self) -> bool:
         """A model request asking for a stream (other requests never take queued replies)."""
-        if not self.path.endswith(("/responses", "/chat/completions")):
+        if not self.route.endswith(("/responses", "/chat/completions")):
             return True
         try:
             return bool(self.json().get("stream"))
@@ -251,7 +256,7 @@ class FakeOpenAIServer:
         return [
             request
             for request in list(self.requests)
-            if request.path.endswith(("/responses", "/chat/completions")) and request.is_streamed
+            if request.route.endswith(("/responses", "/chat/completions")) and request.is_streamed
         ]
 
     @property
@@ -260,7 +265,7 @@ class FakeOpenAIServer:
         return [
             request
             for request in list(self.requests)
-            if request.path.endswith(("/responses", "/chat/completions"))
+            if request.route.endswith(("/responses", "/chat/completions"))
             and not request.is_streamed
         ]
 

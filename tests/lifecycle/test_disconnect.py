@@ -104,6 +104,52 @@ def test_a_stop_request_for_no_running_reply_stops_nothing(finishing: Live) -> N
     assert "request_id" in missing.json()["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "code", "message"),
+    [
+        (
+            b"",
+            {},
+            400,
+            "empty_body",
+            'request body is empty: POST {"request_id": "<X-Request-ID>"}',
+        ),
+        (
+            b"{",
+            {"Content-Type": "application/json"},
+            400,
+            "invalid_json",
+            "body is not valid JSON: ",
+        ),
+        (b'{"request_id": 5}', {}, 422, "invalid_request", "invalid stop request: request_id: "),
+        (b'{"request_id": "a", "x": 1}', {}, 422, "invalid_request", "invalid stop request: x: "),
+    ],
+    ids=["empty", "not-json", "not-a-string", "extra-field"],
+)
+def test_a_bad_stop_request_is_refused_like_a_bad_chatkit_request(
+    finishing: Live, body: bytes, headers: dict[str, str], status: int, code: str, message: str
+) -> None:
+    answer = httpx.post(
+        f"{finishing.base_url}/chatkit/stop", content=body, headers=headers, timeout=30
+    )
+    assert answer.status_code == status, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == code
+    assert error["message"].startswith(message)
+
+
+def test_a_stop_request_is_read_whatever_its_content_type(finishing: Live) -> None:
+    """As the ChatKit endpoint: curl -d sends application/x-www-form-urlencoded."""
+    answer = httpx.post(
+        f"{finishing.base_url}/chatkit/stop",
+        content=b'{"request_id": "never-sent"}',
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"stopping": False}
+
+
 def test_cancel_stops_a_reply_on_a_stop_request_and_ends_its_stream(cancelling: Live) -> None:
     thread_id, _ = cancelling.create_thread("first")
     full = _assistant_texts(cancelling, thread_id)[0]

@@ -170,3 +170,34 @@ def test_tracing_asked_for_without_the_packages_says_what_to_install(
         "OTEL_TRACES_EXPORTER and OTEL_EXPORTER_OTLP_ENDPOINT"
     )
     assert observability_setup.tracing_unavailable({}) is None
+
+
+class _LibraryInstrumentor:
+    """An instrumentor of a library range given by the test (OpenTelemetry's interface)."""
+
+    def __init__(self, requirement: str) -> None:
+        self.requirement = requirement
+        self.instrumented = False
+
+    def instrumentation_dependencies(self) -> tuple[str, ...]:
+        return (self.requirement,)
+
+    def instrument(self) -> None:
+        self.instrumented = True
+
+
+def test_a_library_newer_than_its_instrumentation_is_skipped_without_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """SQLAlchemy 2.1 with opentelemetry-instrumentation-sqlalchemy 0.66: no "nothing can be
+    instrumented" error on every start, only a DEBUG line."""
+    from chatkit_backend.observability.tracing import instrument_if_supported
+
+    too_new = _LibraryInstrumentor("sqlalchemy >= 1.0.0, < 1.0.1")
+    supported = _LibraryInstrumentor("sqlalchemy >= 1.0.0")
+    with caplog.at_level("DEBUG"):
+        assert instrument_if_supported(too_new) is False
+        assert instrument_if_supported(supported) is True
+    assert not too_new.instrumented and supported.instrumented
+    assert [record.levelname for record in caplog.records] == ["DEBUG"]
+    assert "not instrumenting _LibraryInstrumentor" in caplog.records[0].getMessage()

@@ -47,6 +47,22 @@ def sse(*payloads: dict[str, Any] | str, event_names: bool = False) -> bytes:
     return out
 
 
+LONG_TEXT = [
+    "A",
+    " reply",
+    " of",
+    " twelve",
+    " words",
+    " read",
+    " in",
+    " few",
+    " network",
+    " reads",
+    ",",
+    " done.",
+]
+
+
 def _text(words: list[str], finish: str = "stop", usage: bool = True) -> list[dict[str, Any] | str]:
     chunks: list[dict[str, Any] | str] = [
         _chunk({"role": "assistant", "content": "", "refusal": None})
@@ -81,6 +97,7 @@ def _tool_call_chunks() -> list[dict[str, Any] | str]:
 CHAT_STREAMS: dict[str, bytes] = {
     "text": sse(*_text(["Hello", " there", ",", " friend", "."])),
     "text without usage": sse(*_text(["One", " two"], usage=False)),
+    "long text": sse(*_text(LONG_TEXT)),
     "empty reply": sse(*_text([])),
     "tool call": sse(
         _chunk({"role": "assistant", "content": None}),
@@ -261,9 +278,17 @@ def _responses_text(words: list[str], *, obfuscation: bool = False, usage: bool 
 
 RESPONSES_STREAMS: dict[str, bytes] = {
     "text": _responses_text(["Hello", " there", "."]),
+    "long text": _responses_text(LONG_TEXT),
     "text, obfuscated deltas": _responses_text(["A", "B"], obfuscation=True),
     "text, usage without cache writes": _responses_text(["Old"], usage=False).replace(
         b'"status": "completed", "model"', b'"status": "completed", "model"'
+    ),
+    # Servers older than the client: payloads its models refuse, built loosely.
+    "completed, usage without cache writes": _responses_text(["Old"]).replace(
+        b', "cache_write_tokens": 0', b""
+    ),
+    "item of a wrong shape": _responses_text(["Odd"]).replace(
+        b'"role": "assistant", "status": "in_progress"', b'"role": "assistant", "status": 5'
     ),
     "function call": sse(
         _event("response.created", 0, response=_response("in_progress", [], False)),

@@ -3,8 +3,13 @@
 Each recorded stream (``recorded_streams.py``) is read twice from the same bytes, split
 into network reads at several sizes: once the SDK's way (the ``openai`` client's
 ``AsyncStream`` objects, then ``ChatCmplStreamHandler`` for Chat Completions) and once
-ours (``wire.stream_payloads``, ``ChatStreamHandler``, ``fast_events``). The events must
+ours (``wire.stream_batches``, ``ChatStreamHandler``, ``fast_events``). The events must
 be equal (type, fields, fields set) and end the same way (same exception type and text).
+
+The fast models send consecutive text deltas that one network read brought together as
+one event (``merge_ready_deltas``). Without merging the events are the SDK's exactly;
+with it they are too once consecutive deltas of a part are joined on both sides
+(``merged``, sequence numbers aside), and exactly when every read completes one event.
 """
 
 import asyncio
@@ -81,11 +86,40 @@ def base_response() -> Response:
     )
 
 
+def merged(result: tuple[list[Any], str | None]) -> tuple[list[Any], str | None]:
+    """The events with consecutive text deltas of one content part joined into one, and
+    no sequence numbers: what merging ready deltas may change, taken out."""
+    events: list[Any] = []
+    for name, dumped, *rest in result[0]:
+        dumped = {key: value for key, value in dumped.items() if key != "sequence_number"}
+        previous = events[-1] if events else None
+        if (
+            name == "ResponseTextDeltaEvent"
+            and previous is not None
+            and previous[0] == name
+            and not dumped.get("logprobs")
+            and not previous[1].get("logprobs")
+            and all(
+                dumped.get(key) == previous[1].get(key)
+                for key in ("item_id", "content_index", "output_index")
+            )
+        ):
+            previous[1]["delta"] += dumped["delta"]
+            continue
+        events.append([name, dumped, *rest])
+    return [tuple(event) for event in events], result[1]
+
+
+def deltas(result: tuple[list[Any], str | None]) -> int:
+    return sum(event[0] == "ResponseTextDeltaEvent" for event in result[0])
+
+
+@pytest.mark.parametrize("merge", [False, True], ids=["one per chunk", "merged"])
 @pytest.mark.parametrize("require_finish_reason", [False, True])
 @pytest.mark.parametrize("split", SPLITS)
 @pytest.mark.parametrize("name", sorted(CHAT_STREAMS))
 async def test_chat_handler_yields_the_sdk_events(
-    name: str, split: int | None, require_finish_reason: bool
+    name: str, split: int | None, require_finish_reason: bool, merge: bool
 ) -> None:
     body = CHAT_STREAMS[name]
     sdk = await outcome(
@@ -102,20 +136,65 @@ async def test_chat_handler_yields_the_sdk_events(
             model="gpt-test",
             strict_feature_validation=False,
             require_finish_reason=require_finish_reason,
+            merge_ready_deltas=merge,
         ).handle_stream(base_response(), client_stream(body, split, ChatCompletionChunk))
     )
-    assert ours == sdk
+    if not merge or split == 1:  # one byte a read: never two events ready together
+        assert ours == sdk
+    assert merged(ours) == merged(sdk)
     assert sdk[0] or sdk[1]  # the stream gave something to compare
 
 
+@pytest.mark.parametrize("merge", [False, True], ids=["one per payload", "merged"])
 @pytest.mark.parametrize("split", SPLITS)
 @pytest.mark.parametrize("name", sorted(RESPONSES_STREAMS))
-async def test_responses_events_are_the_clients_objects(name: str, split: int | None) -> None:
+async def test_responses_events_are_the_clients_objects(
+    name: str, split: int | None, merge: bool
+) -> None:
     body = RESPONSES_STREAMS[name]
     sdk = await outcome(aiter(client_stream(body, split, ResponseStreamEvent)))
-    ours = await outcome(fast_events(client_stream(body, split, ResponseStreamEvent)))
-    assert ours == sdk
+    ours = await outcome(
+        fast_events(client_stream(body, split, ResponseStreamEvent), merge_ready_deltas=merge)
+    )
+    if not merge or split == 1:
+        assert ours == sdk
+    assert merged(ours) == merged(sdk)
     assert sdk[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"), [("long text", (12, 1)), ("text", None)], ids=["long", "short"]
+)
+@pytest.mark.parametrize("api", ["chat", "responses"])
+async def test_deltas_read_together_are_one_event(
+    api: str, name: str, expected: tuple[int, int] | None
+) -> None:
+    """A reply read in one piece sends its text as one delta (the SDK: one a chunk), when
+    it has ``MERGE_MIN`` deltas or more; fewer go out as they came."""
+    if api == "chat":
+        body = CHAT_STREAMS[name]
+        sdk = await outcome(
+            ChatCmplStreamHandler.handle_stream(
+                base_response(),
+                client_stream(body, None, ChatCompletionChunk),
+                model="gpt-test",
+                raise_on_length_truncation=True,
+            )
+        )
+        ours = await outcome(
+            ChatStreamHandler(
+                model="gpt-test", strict_feature_validation=False, require_finish_reason=False
+            ).handle_stream(base_response(), client_stream(body, None, ChatCompletionChunk))
+        )
+    else:
+        body = RESPONSES_STREAMS[name]
+        sdk = await outcome(aiter(client_stream(body, None, ResponseStreamEvent)))
+        ours = await outcome(fast_events(client_stream(body, None, ResponseStreamEvent)))
+    if expected is None:
+        assert ours == sdk
+    else:
+        assert (deltas(sdk), deltas(ours)) == expected
+    assert merged(ours) == merged(sdk)
 
 
 def test_a_plain_text_delta_is_built_without_validation_yet_equal() -> None:
@@ -234,7 +313,7 @@ async def test_fast_models_stream_what_the_sdk_models_stream(
         sdk = await model_events(sdk_class("m", client))
         fast = await model_events(fast_class("m", client))
         await client.close()
-    assert _numbered(fast) == _numbered(sdk)
+    assert _numbered(merged((fast, None))) == _numbered(merged((sdk, None)))
     assert any(kind == "ResponseCompletedEvent" for kind, _ in sdk)
 
 
@@ -298,4 +377,4 @@ async def test_fast_models_on_recorded_streams_served_over_http(api: str, name: 
             except Exception as exc:
                 outcomes.append(([], f"{type(exc).__name__}: {exc}"))
         await client.close()
-    assert _numbered(outcomes[1]) == _numbered(outcomes[0])
+    assert _numbered(merged(outcomes[1])) == _numbered(merged(outcomes[0]))

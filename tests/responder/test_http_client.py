@@ -75,3 +75,23 @@ def test_the_fake_server_closes_each_connection_by_default() -> None:
             for n in range(2):
                 app.create_thread(f"hello {n}")
         assert len(fake.connections) == 4
+
+
+async def test_proxies_from_the_environment_apply(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``HTTP_PROXY`` sends the request through the proxy (the fake server, which answers
+    an absolute request line like any path); ``NO_PROXY`` exempts a host."""
+    port = closed_port()
+    with FakeOpenAIServer() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        async with model_http_client(5.0) as client:
+            for _ in range(2):
+                response = await client.get(f"http://127.0.0.1:{port}/v1/models")
+                assert response.status_code == 200
+        assert [request.path for request in proxy.requests] == [
+            f"http://127.0.0.1:{port}/v1/models"
+        ] * 2
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        async with model_http_client(5.0) as client:
+            with pytest.raises(httpx2.ConnectError):
+                await client.get(f"http://127.0.0.1:{port}/v1/models")
+        assert len(proxy.requests) == 2

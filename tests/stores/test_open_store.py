@@ -1,9 +1,11 @@
 """Picking a store by URL or settings; construction is cheap and does no I/O."""
 
+import secrets
 import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from chatkit_backend.settings import Settings
 from chatkit_backend.stores import (
@@ -115,6 +117,24 @@ async def test_unreachable_postgresql_is_unavailable_and_hides_the_password() ->
     assert caught.value.status == 503
     assert caught.value.message == (
         "cannot reach the database at postgresql://u:***@127.0.0.1:1/nowhere: ConnectionRefusedError"
+    )
+    await store.close()
+
+
+@pytest.mark.postgres
+async def test_a_postgresql_database_that_does_not_exist_is_unavailable_not_a_crash(
+    postgres_url: str,
+) -> None:
+    """The server answers, but refuses the connection: a 503 naming why, as for a server
+    that does not answer (the CLI prints it as one ``error:`` line, not a traceback)."""
+    missing = make_url(postgres_url).set(database=f"chatkit_missing_{secrets.token_hex(4)}")
+    store = open_store(missing.render_as_string(hide_password=False), connect_timeout=5)
+    with pytest.raises(StoreUnavailableError) as caught:
+        await store.open()
+    assert caught.value.status == 503
+    assert caught.value.message == (
+        f"cannot use the database at {missing.set(drivername='postgresql')}: "
+        f'database "{missing.database}" does not exist'
     )
     await store.close()
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from chatkit.types import ThreadItem
 
 from chatkit_backend.context import RequestContext
 from chatkit_backend.settings import Settings, load_settings
@@ -100,20 +99,6 @@ async def owned_threads(
         boundary_ids = {row.thread.id for row in rows if as_utc(row.thread.created_at) == boundary}
         cursor = boundary + timedelta(microseconds=1)
         limit = batch
-
-
-async def thread_items(
-    store: BackendStore, thread_id: str, context: RequestContext
-) -> list[ThreadItem]:
-    """Every item of a thread, oldest first."""
-    items: list[ThreadItem] = []
-    after: str | None = None
-    while True:
-        page = await store.load_thread_items(thread_id, after, BATCH, "asc", context)
-        items.extend(page.data)
-        if not page.has_more or page.after is None:
-            return items
-        after = page.after
 
 
 async def last_activity(store: BackendStore, owned: OwnedThread) -> datetime:

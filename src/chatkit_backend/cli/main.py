@@ -10,6 +10,7 @@ doctor, and neither does each worker process of ``serve --workers``/``--reload``
 imports the ``chatkit-backend`` script (and so this module) before the app.
 """
 
+import logging
 from importlib import import_module
 from typing import Any
 
@@ -95,4 +96,11 @@ def root() -> None:
 
 
 def main() -> None:
+    """The ``chatkit-backend`` script (and ``python -m chatkit_backend``)."""
+    # A command reports its problems in its own `error:`/`warning:` lines. The package's
+    # log records (a store outage logged with its traceback, an MCP server that does not
+    # answer) are meant for a server's log, which `serve` sets up (uvicorn's log_config
+    # replaces this handler); without a handler, Python's last resort would print them,
+    # tracebacks included, before the command's own line.
+    logging.getLogger("chatkit_backend").addHandler(logging.NullHandler())
     app()

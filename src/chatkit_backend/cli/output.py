@@ -30,6 +30,22 @@ def stdout_console() -> Console:
     return Console(file=sys.stdout, highlight=False, soft_wrap=True)
 
 
+UNBOUNDED_WIDTH = 100_000
+
+
+def print_table(table: Any) -> None:
+    """Print a ``rich.table.Table`` of data on stdout.
+
+    On a terminal it fits the window, wrapping the columns not marked ``no_wrap`` (titles);
+    into a pipe or a file every cell is printed whole, however wide the line: rich would
+    otherwise cut ids, days and numbers at 80 columns (``thr_b2124bc28e…``).
+    """
+    out = stdout_console()
+    if not out.is_terminal:
+        out = Console(file=sys.stdout, highlight=False, soft_wrap=True, width=UNBOUNDED_WIDTH)
+    out.print(table)
+
+
 def stderr_console() -> Console:
     return Console(file=sys.stderr, highlight=False, soft_wrap=True)
 

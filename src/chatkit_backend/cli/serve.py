@@ -27,21 +27,27 @@ def describe_store(settings: Settings) -> str:
     return f"postgresql {make_url(url).render_as_string(hide_password=True)}"
 
 
-def describe_model(settings: Settings) -> str:
+def describe_model(settings: Settings, *, default_app: bool = True) -> str:
     """The model(s), and the agent and tools when configured; checks them as ``create_app``
     would (a model without a key, hosted tools with Chat Completions, a ``CHATKIT_AGENT``
-    that does not import raise ``SettingsError``)."""
+    that does not import raise ``SettingsError``; with ``default_app``, the app ``serve``
+    runs without ``--factory``, also a ``function`` entry of ``CHATKIT_TOOLS`` that the
+    agent does not have)."""
     from chatkit_backend.responder.catalog import describe_responder
 
-    return describe_responder(settings)
+    return describe_responder(settings, check_functions=default_app)
 
 
-def start_line(settings: Settings) -> str:
+def start_line(settings: Settings, *, default_app: bool = True) -> str:
+    """The line ``serve`` prints once every check passed; raises ``SettingsError``."""
     base = settings.server_origin
     where = f"{base}{settings.path}"
     if settings.host in ("0.0.0.0", "::"):
         where += " (all interfaces)"
-    line = f"chatkit-backend listening on {where} | store: {describe_store(settings)} | model: {describe_model(settings)}"
+    model = describe_model(settings, default_app=default_app)
+    line = (
+        f"chatkit-backend listening on {where} | store: {describe_store(settings)} | model: {model}"
+    )
     if settings.console_enabled:
         line += f" | console: {base}/console"
     return line
@@ -59,7 +65,11 @@ def per_process_limits_warning(settings: Settings, workers: int) -> str | None:
 
 
 async def _prepare_store(settings: Settings) -> None:
-    """Open the store once before workers start: migrate SQLite, check PostgreSQL's schema."""
+    """Open the store once before workers start: migrate SQLite, check PostgreSQL's schema.
+
+    Raises ``DatabaseURLError`` for a URL no store takes, ``StoreUnavailableError`` or
+    ``SchemaOutOfDateError`` (their messages say what to do).
+    """
     from chatkit_backend.stores import store_from_settings
 
     store = store_from_settings(settings)
@@ -105,12 +115,17 @@ def serve(
             "127.0.0.1, or set CHATKIT_ALLOW_INSECURE_BIND=true."
         )
     try:
-        line = start_line(settings)  # resolves the model: a missing key fails here
+        # resolves the model: a missing key fails here
+        line = start_line(settings, default_app=factory == APP_FACTORY)
     except SettingsError as exc:
         _fail(str(exc))
         return
+    from chatkit_backend.stores.errors import DatabaseURLError
+
     try:
         asyncio.run(_prepare_store(settings))
+    except DatabaseURLError as exc:  # a bad setting, as pydantic's: exit 2, naming it
+        _fail(f"invalid settings:\n  CHATKIT_DATABASE_URL: {exc.message}")
     except Exception as exc:  # the store's message says what to do
         _fail(f"store not ready: {exc}", code=1)
     from chatkit_backend.observability.setup import (

@@ -32,7 +32,6 @@ from chatkit_backend.cli.admin import (
     opened_attachments,
     opened_store,
     owned_threads,
-    thread_items,
 )
 from chatkit_backend.cli.chat import describe_item
 from chatkit_backend.cli.output import (
@@ -40,6 +39,7 @@ from chatkit_backend.cli.output import (
     escape,
     fail,
     print_json,
+    print_table,
     progress,
     stdout_console,
 )
@@ -49,7 +49,7 @@ from chatkit_backend.settings import Settings
 from chatkit_backend.stores import BackendStore
 from chatkit_backend.transfer.files import AttachmentFiles
 from chatkit_backend.transfer.records import ThreadRecord, dump_record
-from chatkit_backend.transfer.threads import export_record
+from chatkit_backend.transfer.threads import all_items, export_record
 
 app = typer.Typer(
     help="List, show, export, import, delete, lock, close and reopen threads in the store.",
@@ -105,6 +105,8 @@ def list_threads(
         out.print("No threads." if user is None else f"No threads for user {escape(user)}.")
         return
     table = Table("user", "thread", "title", "created (UTC)", "status", box=None, pad_edge=False)
+    for column in (table.columns[1], table.columns[3], table.columns[4]):
+        column.no_wrap = True  # a narrow terminal wraps titles, never an id to copy
     for row in rows:
         table.add_row(
             escape(row["user_id"]),
@@ -113,7 +115,7 @@ def list_threads(
             row["created_at"].strftime("%Y-%m-%d %H:%M"),
             row["status"],
         )
-    out.print(table)
+    print_table(table)
     if len(rows) == limit:
         out.print(f"[dim](the {limit} newest; --limit shows more)[/]")
 
@@ -132,7 +134,7 @@ def show_thread(
     async def work() -> tuple[ThreadMetadata, list[Any]]:
         async with opened_store(settings) as store:
             thread = await _load_owned(store, user, thread_id)
-            return thread, await thread_items(store, thread_id, RequestContext(user_id=user))
+            return thread, await all_items(store, thread_id, RequestContext(user_id=user))
 
     thread, items = run_async(work())
     if as_json:

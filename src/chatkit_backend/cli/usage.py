@@ -15,7 +15,14 @@ import typer
 from rich.table import Table
 
 from chatkit_backend.cli.admin import DatabaseUrlOption, DataDirOption, admin_settings, opened_store
-from chatkit_backend.cli.output import JsonOption, escape, fail, print_json, stdout_console
+from chatkit_backend.cli.output import (
+    JsonOption,
+    escape,
+    fail,
+    print_json,
+    print_table,
+    stdout_console,
+)
 from chatkit_backend.cli.output import run as run_async
 from chatkit_backend.stores.usage import USAGE_KEYS, UsageKey, UsageQuery, UsageTotal
 
@@ -109,6 +116,10 @@ def usage(
         out.print("No usage recorded.")
         return
     table = Table(*keys, *COLUMNS, box=None, pad_edge=False)
+    for column in table.columns:
+        column.no_wrap = True
+    for column in table.columns[len(keys) :]:
+        column.justify = "right"
     for row in rows:
         table.add_row(
             *(escape(str(row[key]) if row[key] is not None else "-") for key in keys),
@@ -125,4 +136,4 @@ def usage(
                 )
             ),
         )
-    out.print(table)
+    print_table(table)

@@ -8,7 +8,8 @@ from ``OTEL_SERVICE_NAME``, default ``chatkit-backend``), its sampler
 ``OTEL_EXPORTER_OTLP_ENDPOINT``, or gRPC with ``OTEL_EXPORTER_OTLP_PROTOCOL=grpc`` when
 ``opentelemetry-exporter-otlp-proto-grpc`` is installed; ``console`` prints spans). It
 instruments the HTTP clients (httpx, httpx2 and aiohttp: the model server's requests), SQLAlchemy (migrations and schema
-checks), asyncpg (PostgreSQL statements) and the Agents SDK, whose spans (agent,
+checks; skipped, quietly, when the installed SQLAlchemy is newer than its
+instrumentation supports), asyncpg (PostgreSQL statements) and the Agents SDK, whose spans (agent,
 generation/response, function and MCP tool calls, handoffs, guardrails) become
 OpenTelemetry spans through OpenInference's processor (``openinference-instrumentation-
 openai-agents``), in the same trace as the request. Unless ``CHATKIT_OPENAI_TRACING`` is
@@ -183,6 +184,25 @@ def _otlp_exporter(environ: Mapping[str, str]) -> Any:
     return OTLPSpanExporter()
 
 
+def instrument_if_supported(instrumentor: Any) -> bool:
+    """Instrument a library (``instrumentor``: an OpenTelemetry ``BaseInstrumentor``) when
+    its installed version is one the instrumentation supports; else skip it, logged at
+    DEBUG only. True when instrumented.
+
+    The instrumentation's own check logs an error on every start instead (SQLAlchemy 2.1
+    with ``opentelemetry-instrumentation-sqlalchemy`` 0.66: "nothing can be instrumented"),
+    which reads as if tracing were broken when only that library's spans are missing.
+    """
+    from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
+
+    conflict = get_dependency_conflicts(instrumentor.instrumentation_dependencies())
+    if conflict is not None:
+        logger.debug("not instrumenting %s: %s", type(instrumentor).__name__, conflict)
+        return False
+    instrumentor.instrument()
+    return True
+
+
 def _instrument_libraries(settings: Settings) -> None:
     """httpx (and httpx2), aiohttp, SQLAlchemy, asyncpg and the Agents SDK, process-wide."""
     from openinference.instrumentation import TraceConfig
@@ -202,8 +222,8 @@ def _instrument_libraries(settings: Settings) -> None:
         from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
 
         AioHttpClientInstrumentor().instrument()
-    SQLAlchemyInstrumentor().instrument()
-    AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
+    instrument_if_supported(SQLAlchemyInstrumentor())
+    instrument_if_supported(AsyncPGInstrumentor())  # type: ignore[no-untyped-call]
     hidden = not settings.trace_content
     OpenAIAgentsInstrumentor().instrument(
         # Replace the SDK's exporter to OpenAI, unless CHATKIT_OPENAI_TRACING keeps it.

@@ -59,7 +59,6 @@ from chatkit_backend.responder.ids import ItemIdRewriter
 from chatkit_backend.responder.instructions import load_instructions
 from chatkit_backend.responder.loading import (
     AgentFactory,
-    AgentLoadError,
     check_agent_source,
     load_agent,
     resolve_agent,
@@ -83,11 +82,12 @@ from chatkit_backend.responder.tool_activity import (
 from chatkit_backend.responder.tools import (
     MenuTool,
     check_hosted_tools,
+    check_menu_functions,
     check_tool_choice,
     hosted_tools,
     tool_menu,
 )
-from chatkit_backend.settings import Settings, SettingsError
+from chatkit_backend.settings import Settings
 
 logger = logging.getLogger("chatkit_backend.responder")
 DEFAULT_AGENT_NAME = "Assistant"
@@ -146,16 +146,11 @@ class AgentResponder:
         """The models a reply may run on (``CHATKIT_MODELS``, else ``CHATKIT_MODEL``)."""
         self.choice: ModelChoice = self.catalog.default.choice
         self.model: Model = self.catalog.default.model
-        check_hosted_tools(settings.tools, self.catalog.choices)
+        check_hosted_tools(settings.tools, self.catalog.choices, attachments=settings.attachments)
         self.menu: dict[str, MenuTool] = tool_menu(settings.tools)
         """The tools the composer's tool menu may force, by id."""
         self.mcp = McpServers(entry for entry in settings.tools if isinstance(entry, McpEntry))
         self.image_saver = image_saver
-        if not settings.attachments and any(e.type == "image_generation" for e in settings.tools):
-            raise SettingsError(
-                "CHATKIT_TOOLS has image_generation, which needs CHATKIT_ATTACHMENTS=true: "
-                "generated images are kept as attachments of their thread"
-            )
         self.extra_tools: list[Tool] = [*(tools or []), *hosted_tools(settings.tools)]
         source = _agent_source(agent, settings)
         self.agent_factory: AgentFactory | None = None
@@ -164,7 +159,7 @@ class AgentResponder:
         """The agent every reply runs (None with an agent factory)."""
         if source is None or isinstance(source, Agent):
             self.agent = self._build_agent(source, self.extra_tools)
-            self._check_functions(self.agent)
+            check_menu_functions(self.menu, self.agent)
             self.mcp.adopt(self.agent)
         else:
             self.agent_factory = source
@@ -223,17 +218,6 @@ class AgentResponder:
             changes["mcp_servers"] = servers
             changes["mcp_config"] = _mcp_config(agent.mcp_config, len(servers))
         return agent.clone(**changes) if changes else agent
-
-    def _check_functions(self, agent: Agent[Any]) -> None:
-        """Every ``function`` entry of ``CHATKIT_TOOLS`` names a function tool of ``agent``."""
-        names = [tool.name for tool in agent.tools if isinstance(tool, FunctionTool)]
-        for item in self.menu.values():
-            if item.kind == "function" and item.name not in names:
-                raise AgentLoadError(
-                    f"CHATKIT_TOOLS entry {item.id!r} names the function {item.name!r}, which "
-                    f"agent {agent.name!r} does not have (its function tools: "
-                    f"{', '.join(names) or 'none'})"
-                )
 
     def describe(self) -> str:
         """The model (or models) in one line, for the ``serve`` start message."""

@@ -150,21 +150,40 @@ def _settings_words(settings: ModelSettings) -> list[str]:
     return words
 
 
-def describe_responder(settings: Settings) -> str:
+def describe_responder(settings: Settings, *, check_functions: bool = False) -> str:
     """Check what ``AgentResponder(settings)`` would refuse (models, hosted tools, the
     ``CHATKIT_AGENT`` reference, which is imported) without opening any connection, and
-    describe it in one line for the ``serve`` start message. Raises ``SettingsError``."""
+    describe it in one line for the ``serve`` start message. Raises ``SettingsError``.
+
+    ``check_functions``: also check that the ``function`` entries of ``CHATKIT_TOOLS``
+    name function tools of the agent (``CHATKIT_AGENT``, else the built-in one, which has
+    none); only for ``create_app()`` as ``serve`` runs it by default, since an app of
+    yours may give the agent more tools (``create_app(tools=...)``). An agent factory is
+    checked per reply instead.
+    """
+    from agents import Agent
+
     from chatkit_backend.agent_config import McpEntry
     from chatkit_backend.responder.loading import load_agent
     from chatkit_backend.responder.mcp import describe_entry
-    from chatkit_backend.responder.tools import check_hosted_tools
+    from chatkit_backend.responder.tools import (
+        check_hosted_tools,
+        check_menu_functions,
+        tool_menu,
+    )
 
     catalog = ModelCatalog(settings, None)
-    check_hosted_tools(settings.tools, catalog.choices)
+    check_hosted_tools(settings.tools, catalog.choices, attachments=settings.attachments)
     line = catalog.describe()
+    source = load_agent(settings.agent) if settings.agent else None
     if settings.agent:
-        load_agent(settings.agent)
         line += f" | agent: {settings.agent}"
+    menu = tool_menu(settings.tools)
+    functions = any(item.kind == "function" for item in menu.values())
+    if check_functions and functions and (source is None or isinstance(source, Agent)):
+        from chatkit_backend.responder.agent import DEFAULT_AGENT_NAME
+
+        check_menu_functions(menu, source or Agent(name=DEFAULT_AGENT_NAME))
     if settings.tools:
         names = [
             f"mcp {describe_entry(entry)}" if isinstance(entry, McpEntry) else entry.type

@@ -3,8 +3,11 @@
 The SDK's ``OpenAIChatCompletionsModel`` gets an object per chunk from the ``openai``
 client (``construct_type``, ~150 µs) and turns it into Responses events in
 ``ChatCmplStreamHandler`` (~30 µs more, mostly failed ``hasattr`` lookups). This subclass
-reads the same HTTP response through ``wire.stream_payloads`` and turns plain text chunks
-into the very events the SDK would yield, built from the JSON directly (a few µs).
+reads the same HTTP response through ``wire.stream_batches`` and turns plain text chunks
+into the very events the SDK would yield, built from the JSON directly (a few µs); the
+text of ``MERGE_MIN`` or more plain chunks that arrived together (one network read) goes
+out as one delta event, where the SDK makes one per chunk (``merge_ready_deltas``: the
+same text, one trip through the Agents SDK's run loop instead of one per chunk).
 
 Only chunks whose meaning is plain text (content, a role, a ``stop``, usage) take that
 path. At the first other chunk (tool calls, reasoning, refusals, logprobs, annotations,
@@ -12,11 +15,12 @@ any provider field, a ``length`` or ``content_filter`` stop), and at an end the 
 refuse, ``ChatStreamHandler`` hands the stream to the SDK's ``ChatCmplStreamHandler``:
 it replays every chunk so far, as the client's objects, into it and passes its events on
 from where the fast path stopped. So the events are the SDK's own, event for event
-(``tests/responder/test_fast_chat.py`` runs both on the same recorded streams).
+(``tests/responder/test_fast_models.py`` runs both on the same recorded streams: the
+same events, merged deltas aside).
 """
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 from agents import ModelBehaviorError, ModelSettings, ModelTracing, OpenAIChatCompletionsModel
@@ -44,7 +48,7 @@ from openai.types.responses.response_prompt_param import ResponsePromptParam
 
 from chatkit_backend import sdk_compat
 from chatkit_backend.responder import wire
-from chatkit_backend.responder.fast_models import Cloner
+from chatkit_backend.responder.fast_models import MERGE_MIN, Cloner
 
 _TEXT_DELTA = Cloner(
     ResponseTextDeltaEvent,
@@ -143,20 +147,34 @@ class FastChatCompletionsModel(OpenAIChatCompletionsModel):
 
 class ChatStreamHandler:
     """Chat Completions chunks to Responses events, as ``ChatCmplStreamHandler.handle_stream``
-    (with ``raise_on_length_truncation``) yields them; see the module docstring."""
+    (with ``raise_on_length_truncation``) yields them; see the module docstring.
+
+    With ``merge_ready_deltas`` (the default), the text of ``MERGE_MIN`` or more
+    consecutive plain chunks that one network read brought together goes out as one
+    delta event (the SDK makes one per chunk): the same text, and one trip through the
+    run loop instead of many. Fewer go out one event per chunk, as they came.
+    """
 
     def __init__(
-        self, *, model: str | None, strict_feature_validation: bool, require_finish_reason: bool
+        self,
+        *,
+        model: str | None,
+        strict_feature_validation: bool,
+        require_finish_reason: bool,
+        merge_ready_deltas: bool = True,
     ) -> None:
         self.model = model
         self.strict_feature_validation = strict_feature_validation
         self.require_finish_reason = require_finish_reason
+        self.merge_ready_deltas = merge_ready_deltas
         self._sequence = 0
         self._started = False
         self._usage: Any = None
         self._saw_finish_reason = False
         self._provider_data: dict[str, Any] = {}
         self._text: list[str] | None = None
+        self._pending: list[str] = []
+        """Text of plain chunks read but not sent yet (one delta event when sent)."""
 
     async def handle_stream(
         self, response: Response, stream: Any
@@ -167,28 +185,54 @@ class ChatStreamHandler:
                 yield event
             return
         build = wire.build_like_client(stream)
-        payloads = wire.stream_payloads(stream)
+        batches = wire.stream_batches(stream)
         seen: list[Any] = []
-        emitted = 0
+        emitted = 0  # the SDK handler's events sent so far (a merged delta counts its parts)
+        merge = self.merge_ready_deltas
         try:
-            async for _name, chunk in payloads:
-                seen.append(chunk)
-                events = self._plain_chunk(chunk, build, response)
-                if events is None:
-                    async for event in self._replay(response, seen, payloads, build, emitted):
+            async for batch in batches:
+                for index, (_name, chunk) in enumerate(batch):
+                    seen.append(chunk)
+                    events = self._plain_chunk(chunk, build, response)
+                    if events is None:
+                        emitted += len(self._pending)
+                        for event in self._deltas():
+                            yield event
+                        rest = _items(batch[index + 1 :], batches)
+                        async for event in self._replay(response, seen, rest, build, emitted):
+                            yield event
+                        return
+                    for event in events:
+                        emitted += 1
                         yield event
-                    return
-                for event in events:
-                    emitted += 1
+                    if self._pending and not merge:
+                        emitted += 1
+                        for event in self._deltas():
+                            yield event
+                emitted += len(self._pending)
+                for event in self._deltas():
                     yield event
             if self.require_finish_reason and not self._saw_finish_reason:
-                async for event in self._replay(response, seen, payloads, build, emitted):
+                async for event in self._replay(response, seen, _empty(), build, emitted):
                     yield event
                 return
             for event in self._finish(response):
                 yield event
         finally:
-            await payloads.aclose()
+            await batches.aclose()
+
+    def _deltas(self) -> list[ResponseTextDeltaEvent]:
+        """The delta events for the text read since the last ones: one for ``MERGE_MIN``
+        chunks or more, else one per chunk."""
+        pending = self._pending
+        if not pending:
+            return []
+        self._pending = []
+        texts = ["".join(pending)] if len(pending) >= MERGE_MIN else pending
+        return [
+            _TEXT_DELTA.make(delta=text, sequence_number=self._next(), logprobs=[])
+            for text in texts
+        ]
 
     def _sdk_handler(self, response: Response, chunks: Any) -> AsyncIterator[TResponseStreamEvent]:
         return ChatCmplStreamHandler.handle_stream(
@@ -204,7 +248,7 @@ class ChatStreamHandler:
         self,
         response: Response,
         seen: list[Any],
-        rest: AsyncGenerator[tuple[str | None, Any]],
+        rest: AsyncIterator[wire.Payload],
         build: Any,
         skip: int,
     ) -> AsyncIterator[TResponseStreamEvent]:
@@ -299,7 +343,7 @@ class ChatStreamHandler:
                     sequence_number=self._next(),
                 )
             )
-        events.append(_TEXT_DELTA.make(delta=content, sequence_number=self._next(), logprobs=[]))
+        self._pending.append(content)  # sent by ``handle_stream`` (``_delta``)
         self._text.append(content)
         return events
 
@@ -350,6 +394,22 @@ class ChatStreamHandler:
             )
         )
         return events
+
+
+async def _items(
+    first: list[wire.Payload], batches: AsyncIterator[list[wire.Payload]]
+) -> AsyncIterator[wire.Payload]:
+    """The items of ``first``, then those of the batches still to come."""
+    for item in first:
+        yield item
+    async for batch in batches:
+        for item in batch:
+            yield item
+
+
+async def _empty() -> AsyncIterator[wire.Payload]:
+    return
+    yield  # an async generator with no item
 
 
 def _empty_text() -> ResponseOutputText:

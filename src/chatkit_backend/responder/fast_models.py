@@ -12,6 +12,10 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 
 M = TypeVar("M", bound=BaseModel)
+MERGE_MIN = 8
+"""The shortest run of text deltas that one network read brought together which the fast
+models send as one event; shorter runs go out one event per delta, as they came (the
+rule ``run_events.stream_run`` applies to ready ChatKit deltas)."""
 _set_attribute = object.__setattr__
 
 

@@ -7,13 +7,15 @@ request, a sixth of a reply's fixed cost. For the two parameter types used here 
 transform renames nothing and formats nothing (no ``PropertyInfo`` with an alias or a
 format anywhere in them: ``transform_is_identity`` checks it once), so on plain JSON data
 (dicts with string keys, lists, strings, numbers, booleans, None: what the Agents SDK
-builds) its result is the data itself, less the omitted parameters.
+builds) its result is the data itself, less the omitted parameters; a parameter given as
+a pydantic model (the SDK's ``reasoning``) becomes its ``model_dump`` as the transform
+makes it.
 
 ``ModelClient.chat.completions.create`` and ``ModelClient.responses.create`` send such
 data as it is, through the client's own ``post`` with the options ``create()`` gives
 (headers, query, extra body, timeout, auth), so the retries, headers, timeouts, error
 mapping and the objects returned are the client's. Anything else (a pydantic model or a
-tuple in the data, an unknown or missing parameter, another ``openai`` release whose
+tuple inside the data, an unknown or missing parameter, another ``openai`` release whose
 types transform something) takes ``create()`` itself. ``tests/responder/test_fast_requests.py``
 sends the same inputs both ways to a real HTTP server and compares the requests byte for
 byte.
@@ -31,6 +33,7 @@ from openai.resources.chat.completions import AsyncCompletions
 from openai.resources.responses import AsyncResponses
 from openai.types.chat import ChatCompletion, ChatCompletionChunk, completion_create_params
 from openai.types.responses import Response, ResponseStreamEvent, response_create_params
+from pydantic import BaseModel
 
 from chatkit_backend import sdk_compat
 
@@ -76,21 +79,36 @@ def transform_is_identity(params_type: object) -> bool:
     return True
 
 
-def _names(create: Any) -> frozenset[str]:
-    return frozenset(inspect.signature(create).parameters)
+def _names(create: Any) -> list[str]:
+    """The keyword parameters of an (unbound) ``create``, in order."""
+    return [name for name in inspect.signature(create).parameters if name != "self"]
 
 
 class _PlainCreate:
     """What a fast ``create`` needs to know of the slow one."""
 
-    def __init__(self, create: Any, params_type: object, required: tuple[str, ...]) -> None:
-        self.names = _names(create)
+    def __init__(
+        self,
+        resource: Any,
+        params_type: object,
+        required: dict[str, Any],
+    ) -> None:
+        self.resource_class = type(resource).__mro__[1]  # the openai resource
+        self.client = resource.model_client
+        self.names = frozenset(_names(self.resource_class.create))
+        self.body_names = [
+            name for name in _names(self.resource_class.create) if name not in _REQUEST_OPTIONS
+        ]
         self.params_type = params_type
         self.required = required
+        """Required parameters, with a value to probe ``create`` with."""
+        self.order: tuple[str, ...] | None = None
+        """The order of the body's keys, as ``create`` builds it (found at first use)."""
 
     def body(self, kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
         """The request body ``create(**kwargs)`` would send, or None when ``create`` must
-        build it (data that is not plain, a name it does not take, a required one missing)."""
+        build it (data that is not plain, a name it does not take, a required one missing).
+        Its keys are in ``kwargs``' order (``ordered`` puts them in ``create``'s)."""
         if not transform_is_identity(self.params_type):
             return None
         body: dict[str, Any] = {}
@@ -101,12 +119,26 @@ class _PlainCreate:
                 return None
             if isinstance(value, Omit | NotGiven):
                 continue
+            if isinstance(value, BaseModel):  # a parameter given as a model (``reasoning``)
+                value = sdk_compat.openai_model_json(value)
             if not is_plain(value):
                 return None
             body[name] = value
         if any(name not in body for name in self.required):
             return None
         return body
+
+    async def ordered(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` with its keys in the order ``create`` sends them (the same bytes)."""
+        order = self.order
+        if order is None:
+            order = self.order = await sdk_compat.openai_body_order(
+                self.resource_class, self.client, self.body_names, self.required
+            )
+        ordered = {name: body[name] for name in order if name in body}
+        if len(ordered) != len(body):  # a name create() does not put in its dict
+            ordered.update(body)
+        return ordered
 
 
 def _options(kwargs: Mapping[str, Any]) -> Any:
@@ -127,9 +159,9 @@ class FastCompletions(AsyncCompletions):
         super().__init__(client)
         self.model_client = client
         self.plain = _PlainCreate(
-            super().create,
+            self,
             completion_create_params.CompletionCreateParamsStreaming,
-            ("messages", "model"),
+            {"messages": [], "model": ""},
         )
 
     async def create(self, **kwargs: Any) -> Any:  # type: ignore[override]
@@ -139,7 +171,7 @@ class FastCompletions(AsyncCompletions):
             return await super().create(**kwargs)
         return await self.model_client.post(
             "/chat/completions",
-            body=body,
+            body=await self.plain.ordered(body),
             options=_options(kwargs),
             cast_to=ChatCompletion,
             stream=body.get("stream") or False,
@@ -165,9 +197,7 @@ class FastResponses(AsyncResponses):
     def __init__(self, client: AsyncOpenAI) -> None:
         super().__init__(client)
         self.model_client = client
-        self.plain = _PlainCreate(
-            super().create, response_create_params.ResponseCreateParamsStreaming, ()
-        )
+        self.plain = _PlainCreate(self, response_create_params.ResponseCreateParamsStreaming, {})
 
     async def create(self, **kwargs: Any) -> Any:  # type: ignore[override]
         """``AsyncResponses.create``: the same request, the same result."""
@@ -176,7 +206,7 @@ class FastResponses(AsyncResponses):
             return await super().create(**kwargs)
         return await self.model_client.post(
             "/responses",
-            body=body,
+            body=await self.plain.ordered(body),
             options=_options(kwargs),
             cast_to=Response,
             stream=body.get("stream") or False,
@@ -187,6 +217,11 @@ class FastResponses(AsyncResponses):
 class ModelClient(AsyncOpenAI):
     """``AsyncOpenAI`` whose ``chat.completions.create`` and ``responses.create`` skip the
     parameter transform when it would change nothing (see the module docstring)."""
+
+    @property
+    def user_agent(self) -> str:
+        """The client's own (``AsyncOpenAI/Python <release>``): it names the class."""
+        return super().user_agent.replace(type(self).__name__, AsyncOpenAI.__name__, 1)
 
     @cached_property
     def chat(self) -> AsyncChat:

@@ -10,15 +10,22 @@ httpx the rest of the server relies on:
   connection dropped mid-reply as ``ConnectTimeout``; here they are ``ConnectError`` and
   ``ReadError`` (so the user reads "could not be reached" / "connection lost", not "took
   too long"), and read and connect timeouts stay timeouts;
-- proxies from the environment (``HTTPS_PROXY``, ``NO_PROXY``) apply, as with httpx.
+- proxies from the environment (``HTTPS_PROXY``, ``NO_PROXY``) apply, as with httpx,
+  which reads them once when built: here once per origin, at its first request
+  (aiohttp's own ``trust_env`` would look them up, and read ``~/.netrc``, in a thread on
+  every request: two thread hops per model request, and a ``~/.netrc`` entry for the
+  model server would make every request fail next to the client's ``Authorization``).
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import httpx2
+from aiohttp.helpers import get_env_proxy_for_url
 from openai import DefaultAioHttpClient
+from yarl import URL
 
 from chatkit_backend.sdk_compat import AiohttpTransport
 
@@ -64,11 +71,27 @@ class _Body(httpx2.AsyncByteStream):
         await self.inner.aclose()
 
 
+async def environment_proxy(url: httpx2.URL) -> httpx2.Proxy | None:
+    """The proxy the environment gives ``url`` (``HTTP(S)_PROXY``, ``NO_PROXY``, proxy
+    credentials from ``~/.netrc``), as aiohttp's ``trust_env`` finds it; None for none."""
+    try:
+        proxy, auth = await asyncio.to_thread(get_env_proxy_for_url, URL(str(url)))
+    except LookupError:
+        return None
+    return httpx2.Proxy(str(proxy), auth=(auth.login, auth.password) if auth else None)
+
+
 class ModelTransport(AiohttpTransport):
     """openai's aiohttp transport with httpx's errors and environment proxies."""
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.given_proxy = self.proxy
+        self.origin_proxies: dict[tuple[bytes, bytes, int | None], httpx2.Proxy | None] = {}
+        """The environment's proxy per origin (scheme, host, port), looked up once."""
+
     def get_client(self) -> aiohttp.ClientSession:
-        """The transport's own session, with ``trust_env`` (proxies from the environment)."""
+        """The transport's own session (proxies: ``handle_async_request``)."""
         if self.client is not None:
             return super().get_client()
         limits = self.limits
@@ -77,9 +100,16 @@ class ModelTransport(AiohttpTransport):
             ssl=self.ssl_context,
             limit=limits.max_connections or 0,
         )
-        return aiohttp.ClientSession(connector=connector, trust_env=True)
+        return aiohttp.ClientSession(connector=connector)
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if self.given_proxy is None:
+            url = request.url
+            origin = (url.raw_scheme, url.raw_host, url.port)
+            if origin not in self.origin_proxies:
+                self.origin_proxies[origin] = await environment_proxy(url)
+            # Read by the request below before its first pause (no other request between).
+            self.proxy = self.origin_proxies[origin]
         try:
             response = await super().handle_async_request(request)
         except httpx2.TransportError as error:

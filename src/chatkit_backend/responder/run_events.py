@@ -67,13 +67,15 @@ from openai.types.responses.response_output_text import Annotation as ResponsesA
 from pydantic import BaseModel, TypeAdapter
 
 from chatkit_backend import sdk_compat
+from chatkit_backend.responder.fast_models import MERGE_MIN
 from chatkit_backend.responder.snapshots import adopted_workflow
 from chatkit_backend.responder.tool_activity import ITEM_EVENTS as HOSTED_ITEM_EVENTS
 from chatkit_backend.responder.tool_activity import HostedToolTasks
 
 DEFAULT_CONVERTER = ResponseStreamConverter()
-COALESCE_MIN = 8
-"""The shortest run of ready text deltas sent as one event (shorter runs: one per delta)."""
+COALESCE_MIN = MERGE_MIN
+"""The shortest run of ready text deltas sent as one event (shorter runs: one per delta);
+the fast models merge the deltas of one network read by the same rule."""
 _ANNOTATION: TypeAdapter[ResponsesAnnotation] = TypeAdapter(ResponsesAnnotation)
 
 

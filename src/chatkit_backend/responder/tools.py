@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from agents import (
+    Agent,
     CodeInterpreterTool,
     FileSearchTool,
+    FunctionTool,
     ImageGenerationTool,
     Tool,
     WebSearchTool,
@@ -117,14 +119,23 @@ def tool_menu(entries: Iterable[ToolEntry]) -> dict[str, MenuTool]:
     return menu
 
 
-def check_hosted_tools(entries: Iterable[ToolEntry], choices: Iterable[ModelChoice]) -> None:
-    """Refuse hosted tools next to a Chat Completions model: they need the Responses API.
+def check_hosted_tools(
+    entries: Iterable[ToolEntry], choices: Iterable[ModelChoice], *, attachments: bool = True
+) -> None:
+    """Refuse hosted tools next to a Chat Completions model: they need the Responses API;
+    and ``image_generation`` without attachments (``attachments``: ``CHATKIT_ATTACHMENTS``),
+    where its images are kept.
 
     Raises ``SettingsError`` naming both settings.
     """
     hosted = [entry.type for entry in entries if entry.type in HOSTED_TOOL_TYPES]
     if not hosted:
         return
+    if not attachments and "image_generation" in hosted:
+        raise SettingsError(
+            "CHATKIT_TOOLS has image_generation, which needs CHATKIT_ATTACHMENTS=true: "
+            "generated images are kept as attachments of their thread"
+        )
     for choice in choices:
         if choice.kind == "openai-compatible":
             raise SettingsError(
@@ -132,6 +143,20 @@ def check_hosted_tools(entries: Iterable[ToolEntry], choices: Iterable[ModelChoi
                 "OpenAI's side through the Responses API, but the model "
                 f"openai-compatible:{choice.name} (CHATKIT_MODEL or CHATKIT_MODELS) speaks Chat "
                 "Completions: use an openai:<model>, or remove those tools"
+            )
+
+
+def check_menu_functions(menu: dict[str, MenuTool], agent: Agent[Any]) -> None:
+    """Every ``function`` entry of ``CHATKIT_TOOLS`` (``menu``, from ``tool_menu``) names a
+    function tool of ``agent``. Raises ``SettingsError`` naming the entry, the function
+    and the agent's function tools."""
+    names = [tool.name for tool in agent.tools if isinstance(tool, FunctionTool)]
+    for item in menu.values():
+        if item.kind == "function" and item.name not in names:
+            raise SettingsError(
+                f"CHATKIT_TOOLS entry {item.id!r} names the function {item.name!r}, which "
+                f"agent {agent.name!r} does not have (its function tools: "
+                f"{', '.join(names) or 'none'})"
             )
 
 

@@ -5,7 +5,7 @@ The ``openai`` client turns each streamed chunk into an object with ``construct_
 (``fast_chat.py``, ``fast_responses.py``) read the same HTTP response through this module
 instead: ``SSEParser`` splits whole network reads at once, ``orjson`` parses the JSON
 (``json`` when orjson refuses a document, so the result and the error are the client's),
-and ``stream_payloads`` applies what ``openai.AsyncStream`` does around each event:
+and ``stream_batches`` applies what ``openai.AsyncStream`` does around each event:
 ``[DONE]`` ends the stream, an ``error`` payload raises ``openai.APIError``, transport
 errors become ``APITimeoutError``/``APIConnectionError``.
 
@@ -35,13 +35,19 @@ FIRST_YIELD = 32
 YIELD_EVERY = 256
 """Events parsed from then on between two turns of the loop."""
 _LONG_DIGITS = re.compile(r"\d{19}")
+_NOT_ASCII_DIGITS = bytes(byte for byte in range(256) if not 0x30 <= byte <= 0x39)
 
 
 def loads(data: str) -> Any:
     """``json.loads(data)``, faster: orjson when it reads the document the same way, else
     ``json`` (integers past 64 bits, which orjson turns into floats; NaN and lone
     surrogates, which it refuses), which also raises the client's own error."""
-    if _LONG_DIGITS.search(data) is None:
+    # An integer orjson cannot hold has 19 digits or more: a document with fewer digits in
+    # all is spared the search for one (a few µs, most of this function's cost).
+    if (
+        len(data.encode("utf-8", "surrogatepass").translate(None, _NOT_ASCII_DIGITS)) < 19
+        or _LONG_DIGITS.search(data) is None
+    ):
         try:
             return orjson.loads(data)
         except _LOADS_ERRORS:
@@ -127,12 +133,20 @@ class SSEParser:
         return events
 
 
-async def stream_payloads(stream: AsyncStream[Any]) -> AsyncGenerator[tuple[str | None, Any]]:
-    """The ``(event, JSON payload)`` items of an ``openai.AsyncStream`` not iterated yet.
+Payload = tuple[str | None, Any]
+"""An event's name (None without an ``event:`` line) and its JSON payload."""
 
-    The caller builds objects from the payloads (``build_like_client`` gives the client's
-    own object). The response is closed at the end, as ``AsyncStream`` does. Raises what
-    the client would raise, at the same points.
+
+async def stream_batches(stream: AsyncStream[Any]) -> AsyncGenerator[list[Payload]]:
+    """The ``(event, JSON payload)`` items of an ``openai.AsyncStream`` not iterated yet,
+    in batches: the items one network read completed (a read holding many is cut after
+    ``FIRST_YIELD`` items, then every ``YIELD_EVERY``, giving the loop a turn).
+
+    Items of one batch were ready together: the fast models may send consecutive text
+    deltas among them as one event. The caller builds objects from the payloads
+    (``build_like_client`` gives the client's own object). The response is closed at the
+    end, as ``AsyncStream`` does. Raises what the client would raise, at the same points:
+    the items before a failing one are delivered (as a batch) first.
     """
     parts = sdk_compat.stream_parts(stream)
     response = parts.response
@@ -152,32 +166,60 @@ async def stream_payloads(stream: AsyncStream[Any]) -> AsyncGenerator[tuple[str 
             except request_errors as err:
                 raise APIConnectionError(request=response.request) from err
             events = parser.feed(chunk) if chunk is not None else parser.finish()
+            batch: list[Payload] = []
             for event, data in events:
                 parsed += 1
                 if parsed == next_turn:
                     # One network read can hold a whole fast reply: let the reader of the
                     # events send what is ready now rather than after the whole read.
                     next_turn += YIELD_EVERY
+                    if batch:
+                        yield batch
+                        batch = []
                     await asyncio.sleep(0)
                 if data.startswith("[DONE]"):
+                    if batch:
+                        yield batch
                     if response.http_version == "HTTP/1.1":
                         await sdk_compat.drain_openai_response(response)
                     return
-                payload = loads(data)
-                if legacy and event and event.startswith("thread."):
-                    # The Assistants API's events (never sent by the two APIs used here),
-                    # in the client's own shape, error check included.
-                    if event == "error" and isinstance(payload, dict) and payload.get("error"):
-                        raise _stream_error(payload, response)
-                    yield event, {"data": payload, "event": event}
-                    continue
-                if legacy and isinstance(payload, dict) and payload.get("error"):
-                    raise _stream_error(payload, response)
-                yield event, ({"data": payload, "event": event} if synthesize else payload)
+                try:
+                    batch.append(_item(event, data, response, legacy, synthesize))
+                except Exception:
+                    if batch:
+                        yield batch
+                    raise
+            if batch:
+                yield batch
             if chunk is None:
                 return
     finally:
         await response.aclose()
+
+
+def _item(event: str | None, data: str, response: Any, legacy: bool, synthesize: bool) -> Payload:
+    """One event's item, or the client's error for it."""
+    payload = loads(data)
+    if legacy and event and event.startswith("thread."):
+        # The Assistants API's events (never sent by the two APIs used here), in the
+        # client's own shape, error check included.
+        if event == "error" and isinstance(payload, dict) and payload.get("error"):
+            raise _stream_error(payload, response)
+        return event, {"data": payload, "event": event}
+    if legacy and isinstance(payload, dict) and payload.get("error"):
+        raise _stream_error(payload, response)
+    return event, ({"data": payload, "event": event} if synthesize else payload)
+
+
+async def stream_payloads(stream: AsyncStream[Any]) -> AsyncGenerator[Payload]:
+    """``stream_batches``, one item at a time."""
+    batches = stream_batches(stream)
+    try:
+        async for batch in batches:
+            for item in batch:
+                yield item
+    finally:
+        await batches.aclose()
 
 
 def _stream_error(payload: dict[str, Any], response: Any) -> APIError:

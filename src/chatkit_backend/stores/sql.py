@@ -222,6 +222,10 @@ class SQLStore(BackendStore):
                 raise report_unavailable(
                     f"lost the connection to the database at {self.display_url}", exc
                 ) from None
+            if exc.statement is None:  # refused while connecting: no such database, role...
+                raise report_unavailable(
+                    f"cannot use the database at {self.display_url}: {exc.orig}", exc
+                ) from None
             raise
         except (OSError, TimeoutError) as exc:
             raise report_unavailable(
@@ -482,16 +486,7 @@ class SQLStore(BackendStore):
         )
         if not rows and not await self._owns_thread(db.read, sql, thread_id, user_id):
             raise StoreNotFoundError(f"thread {thread_id!r} not found")
-        return [
-            Feedback(
-                thread_id=row[0],
-                item_ids=json.loads(row[1]),
-                kind=row[2],
-                user_id=row[3],
-                created_at=read_time(row[4]),
-            )
-            for row in rows
-        ]
+        return [sql_usage.feedback_of(row) for row in rows]
 
     # -- admin ------------------------------------------------------------------------
     async def admin_list_threads(

@@ -188,13 +188,16 @@ async def admin_feedback(
             limit=query.limit,
         ),
     )
-    return [
-        Feedback(
-            thread_id=row[0],
-            item_ids=json.loads(row[1]),
-            kind=row[2],
-            user_id=row[3],
-            created_at=read_time(row[4]),
-        )
-        for row in rows
-    ]
+    return [feedback_of(row) for row in rows]
+
+
+def feedback_of(row: Any) -> Feedback:
+    """A ``Feedback`` from a feedback row selected as (thread_id, item_ids JSON, kind,
+    user_id, created_at): what every feedback statement selects."""
+    return Feedback(
+        thread_id=row[0],
+        item_ids=json.loads(row[1]),
+        kind=row[2],
+        user_id=row[3],
+        created_at=read_time(row[4]),
+    )
