@@ -12,7 +12,7 @@ import sys
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx2
 import pytest
@@ -236,8 +236,10 @@ def test_openai_request_building_privates_are_there() -> None:
             assert needle in source, moved(f"{resource.__name__}.create ({needle})", openai_release)
     client = AsyncOpenAI(api_key="x", base_url="http://127.0.0.1:9")
     request = httpx2.Request("GET", "http://127.0.0.1:9")
-    stream = AsyncStream(
-        cast_to=ResponseStreamEvent, response=httpx2.Response(200, request=request), client=client
+    stream: AsyncStream[Any] = AsyncStream(
+        cast_to=cast(Any, ResponseStreamEvent),
+        response=httpx2.Response(200, request=request),
+        client=client,
     )
     assert sdk_compat.stream_parts(stream).strict is False, moved(
         "_strict_response_validation", openai_release

@@ -25,7 +25,7 @@ import inspect
 import typing
 from collections.abc import Mapping
 from functools import cache, cached_property
-from typing import Any
+from typing import Any, cast
 
 from openai import AsyncOpenAI, AsyncStream, NotGiven, Omit, not_given
 from openai.resources.chat import AsyncChat
@@ -93,7 +93,7 @@ class _PlainCreate:
         params_type: object,
         required: dict[str, Any],
     ) -> None:
-        self.resource_class = type(resource).__mro__[1]  # the openai resource
+        self.resource_class: Any = cast(Any, type(resource).__mro__[1])  # the openai resource
         self.client = resource.model_client
         self.names = frozenset(_names(self.resource_class.create))
         self.body_names = [
@@ -164,7 +164,7 @@ class FastCompletions(AsyncCompletions):
             {"messages": [], "model": ""},
         )
 
-    async def create(self, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def create(self, **kwargs: Any) -> Any:
         """``AsyncCompletions.create``: the same request, the same result."""
         body = self.plain.body(kwargs)
         if body is None:
@@ -199,7 +199,7 @@ class FastResponses(AsyncResponses):
         self.model_client = client
         self.plain = _PlainCreate(self, response_create_params.ResponseCreateParamsStreaming, {})
 
-    async def create(self, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def create(self, **kwargs: Any) -> Any:
         """``AsyncResponses.create``: the same request, the same result."""
         body = self.plain.body(kwargs)
         if body is None:

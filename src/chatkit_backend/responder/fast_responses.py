@@ -98,7 +98,7 @@ def build_event(payload: Any, fallback: Callable[[Any], Any], *, loose: bool = F
                 return model.model_validate(payload)
             except ValidationError:
                 if loose and ONE_MODEL_PER_TYPE:
-                    return model.construct(**payload)  # type: ignore[attr-defined]
+                    return model.construct(**payload)
     return fallback(payload)
 
 
