@@ -89,11 +89,6 @@ def logging_config(level: str = "INFO", fmt: str = "text") -> dict[str, Any]:
     }
 
 
-def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
-    """Apply ``logging_config`` in this process (the CLI's commands call it)."""
-    logging.config.dictConfig(logging_config(level, fmt))
-
-
 _SEEN_CAUSES: dict[tuple[str, str, int, str], None] = {}
 _MAX_SEEN_CAUSES = 256
 

@@ -150,7 +150,8 @@ class Settings(BaseSettings):
     model: str | None = Field(
         None,
         description="`openai:<model>`, `openai-compatible:<model>` or `offline`. Default: "
-        "`offline` without a key or base URL, else `openai:gpt-4.1-mini`.",
+        "`offline` without a key or base URL; `openai-compatible:default` with "
+        "`CHATKIT_MODEL_BASE_URL`; else `openai:gpt-4.1-mini`.",
     )
     model_base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible server.")
     model_api_key: SecretStr | None = Field(

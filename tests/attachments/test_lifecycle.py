@@ -150,7 +150,8 @@ def test_prune_refuses_a_malformed_duration(live: Live) -> None:
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr == (
-        "error: --older-than: 'soon' is not a duration: use seconds, or a number with s, m, h or d\n"
+        "error: --older-than: 'soon' is not a duration: use seconds, or a number with s, m, h, d"
+        " or w (e.g. 30d, 12h, 15m, 90s, 2w), or a sum such as 1d12h\n"
     )
 
 

@@ -160,3 +160,18 @@ def test_an_unreachable_bucket_answers_503(
             "EndpointConnectionError"
         )
         assert time.monotonic() - started < 30
+
+
+async def test_the_client_downloads_through_the_presigned_redirect_without_its_headers(
+    live: Live, alice: Client
+) -> None:
+    """``ChatKitClient.download_attachment`` follows the 307 to the bucket; the backend's
+    headers stay with the backend (a presigned URL carries its own signature)."""
+    from chatkit_backend.client import ChatKitClient
+
+    data = b"stored in the bucket"
+    note = alice.uploaded("note.txt", data, "text/plain")
+    async with ChatKitClient(
+        f"{live.base_url}/chatkit", headers={**alice.headers, "Authorization": "Bearer secret"}
+    ) as client:
+        assert await client.download_attachment(note["id"]) == data

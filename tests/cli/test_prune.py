@@ -112,3 +112,12 @@ def test_a_bad_duration_is_a_usage_error(text: str, tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "Invalid value for '--older-than'" in result.stderr
     assert not (tmp_path / "chatkit.db").exists()
+
+
+def test_a_malformed_duration_names_every_unit_and_sums() -> None:
+    with pytest.raises(ValueError) as raised:
+        parse_duration("soon")
+    assert str(raised.value) == (
+        "'soon' is not a duration: use a number with s, m, h, d or w"
+        " (e.g. 30d, 12h, 15m, 90s, 2w), or a sum such as 1d12h"
+    )

@@ -76,3 +76,30 @@ async def test_a_silent_server_times_out(tmp_path: Path) -> None:
                     await client.send("are you there?")
     assert caught.value.status is None
     assert caught.value.code == "timeout"
+
+
+async def test_a_body_cut_short_is_a_transport_error() -> None:
+    """A server that sends its headers, part of the body, then hangs up: the client's own
+    ``TransportError``, never httpx's exception, for a JSON answer and a download alike."""
+    import asyncio
+
+    from chatkit_backend.client import ChatKitClient, TransportError
+
+    async def cut_short(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+        writer.write(b'Content-Length: 100\r\n\r\n{"data": [')
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(cut_short, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with ChatKitClient(f"http://127.0.0.1:{port}/chatkit") as client:
+            with pytest.raises(TransportError, match="reading the answer to POST"):
+                await client.list_threads()
+            with pytest.raises(TransportError, match="reading the answer to GET"):
+                await client.download_attachment("atc_1")
+    finally:
+        server.close()
+        await server.wait_closed()

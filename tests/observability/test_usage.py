@@ -130,6 +130,14 @@ def test_the_usage_command_refuses_a_bad_grouping_and_a_bad_day(tmp_path: Path) 
     bad_day = invoke("usage", "--database-url", database, "--since", "yesterday")
     assert bad_day.exit_code == 2
     assert "--since: 'yesterday' is not a day" in bad_day.stderr
+    missing = invoke("usage", "--database-url", database)
+    assert missing.exit_code == 1
+    assert missing.stderr == (
+        f"error: no database at {tmp_path / 'chat.db'}: check --data-dir or --database-url "
+        "(the server creates it when it first starts)\n"
+    )
+    assert not (tmp_path / "chat.db").exists()
+    assert invoke("db", "upgrade", "--database-url", database).exit_code == 0
     empty = invoke("usage", "--database-url", database)
     assert empty.exit_code == 0 and "No usage recorded." in empty.stdout
 

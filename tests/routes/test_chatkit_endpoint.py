@@ -202,8 +202,37 @@ def test_page_limit_out_of_range_is_422(base_url: str, limit: int) -> None:
         error = error_of(post(base_url, body), 422)
         assert (
             error["message"]
-            == f"invalid {body['type']} request: params.limit: must be between 1 and 1000"
+            == f"invalid {body['type']} request: params.limit: must be between 1 and 1000 (0 or none: the default page size)"
         )
+
+
+@pytest.mark.parametrize(
+    ("title", "message"),
+    [
+        ("", "must not be empty"),
+        (" \n\t", "must not be empty"),
+        ("x" * 501, "must be at most 500 characters (got 501)"),
+    ],
+)
+def test_bad_thread_title_is_422_and_changes_nothing(
+    base_url: str, title: str, message: str
+) -> None:
+    thread_id, _ = create_thread(base_url)
+    error = error_of(
+        post(
+            base_url, {"type": "threads.update", "params": {"thread_id": thread_id, "title": title}}
+        ),
+        422,
+    )
+    assert error["message"] == f"invalid threads.update request: params.title: {message}"
+    body = {"type": "threads.get_by_id", "params": {"thread_id": thread_id}}
+    assert post(base_url, body).json()["title"] != title
+
+
+def test_thread_title_of_500_characters_is_taken(base_url: str) -> None:
+    thread_id, _ = create_thread(base_url)
+    body = {"type": "threads.update", "params": {"thread_id": thread_id, "title": "y" * 500}}
+    assert post(base_url, body).json()["title"] == "y" * 500
 
 
 def test_page_limit_zero_means_the_default_page(base_url: str) -> None:

@@ -41,9 +41,31 @@ def admin_settings(database_url: str | None, data_dir: Path | None) -> Settings:
     return load_settings(**overrides)  # SettingsError: exit 2 (cli.main)
 
 
+def missing_database(settings: Settings) -> Path | None:
+    """The SQLite file the settings name when it does not exist yet (None otherwise:
+    PostgreSQL, or a file that is there)."""
+    from chatkit_backend.stores.engine import parse_database_url, sqlite_file
+
+    path = sqlite_file(parse_database_url(settings.resolved_database_url))
+    return path if path is not None and not path.exists() else None
+
+
 @asynccontextmanager
-async def opened_store(settings: Settings) -> AsyncIterator[BackendStore]:
-    """The configured store, opened (migrated on SQLite when auto-upgrade is on) and closed."""
+async def opened_store(settings: Settings, *, create: bool = False) -> AsyncIterator[BackendStore]:
+    """The configured store, opened (migrated on SQLite when auto-upgrade is on) and closed.
+
+    Without ``create``, a SQLite file that does not exist is an error (exit 1, nothing
+    written): a command that reads or changes threads never leaves an empty database
+    behind a mistyped ``--data-dir`` or ``--database-url``.
+    """
+    missing = missing_database(settings) if not create else None
+    if missing is not None:
+        from chatkit_backend.cli.output import fail
+
+        fail(
+            f"no database at {missing}: check --data-dir or --database-url "
+            "(the server creates it when it first starts)"
+        )
     store = store_from_settings(settings)
     try:
         await store.open()

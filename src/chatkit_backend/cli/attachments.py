@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from chatkit_backend.cli.durations import parse_seconds
+from chatkit_backend.cli.durations import DURATION_HINT, parse_seconds
 from chatkit_backend.cli.output import JsonOption, fail, print_json, run, stdout_console
 from chatkit_backend.settings import Settings, load_settings
 
@@ -37,7 +37,7 @@ def prune(
     )
     if seconds is None:
         fail(
-            f"--older-than: {older_than!r} is not a duration: use seconds, or a number with s, m, h or d",
+            f"--older-than: {older_than!r} is not a duration: use seconds, or {DURATION_HINT}",
             code=2,
         )
     result = run(_prune(settings, seconds))

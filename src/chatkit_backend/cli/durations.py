@@ -7,6 +7,12 @@ _PART = re.compile(r"(\d+)\s*([smhdw])")
 _BARE = re.compile(r"\d+")
 
 
+DURATION_HINT = (
+    "a number with s, m, h, d or w (e.g. 30d, 12h, 15m, 90s, 2w), or a sum such as 1d12h"
+)
+"""What a malformed duration's message tells the user to give."""
+
+
 def parse_seconds(text: str, *, bare_seconds: bool = False) -> int | None:
     """The duration in seconds, or None when malformed; ``bare_seconds`` accepts ``90`` too."""
     compact = text.strip().lower()

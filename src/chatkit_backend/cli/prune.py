@@ -23,7 +23,7 @@ from chatkit_backend.cli.admin import (
     opened_store,
     owned_threads,
 )
-from chatkit_backend.cli.durations import parse_seconds
+from chatkit_backend.cli.durations import DURATION_HINT, parse_seconds
 from chatkit_backend.cli.output import (
     JsonOption,
     Steps,
@@ -40,9 +40,7 @@ def parse_duration(text: str) -> timedelta:
     """``30d``, ``12h``, ``15m``, ``90s``, ``2w`` or a sum such as ``1d12h``; above zero."""
     seconds = parse_seconds(text)
     if seconds is None:
-        raise ValueError(
-            f"{text!r} is not a duration: use a number and a unit, e.g. 30d, 12h, 15m, 90s"
-        )
+        raise ValueError(f"{text!r} is not a duration: use {DURATION_HINT}")
     if seconds <= 0:
         raise ValueError(f"{text!r} is zero: give a duration above 0")
     return timedelta(seconds=seconds)

@@ -107,7 +107,7 @@ async def _import(
     settings: Settings, stream: TextIO, user: str | None, total: int | None, show: bool
 ) -> ImportReport:
     report = ImportReport()
-    async with opened_store(settings) as store:
+    async with opened_store(settings, create=True) as store:
         files = AttachmentFiles.at(settings) if settings.attachments else None
         try:
             await _import_lines(store, files, stream, user, report, total, show)

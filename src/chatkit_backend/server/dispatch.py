@@ -69,6 +69,8 @@ logger = logging.getLogger("chatkit_backend.server")
 REQUEST_ADAPTER: TypeAdapter[ChatKitReq] = TypeAdapter(ChatKitReq)
 REQUEST_TYPES = sorted({model.model_fields["type"].default for model in request_models()})
 MAX_PAGE_LIMIT = 1000
+MAX_TITLE_CHARS = 500
+"""The longest title ``threads.update`` takes, in characters."""
 __all__ = ["ATTACHMENTS_NOT_CONFIGURED", "REQUEST_TYPES", "Dispatcher", "Result", "parse_request"]
 
 
@@ -222,8 +224,10 @@ class Dispatcher:
                 await load_thread(self.server, request.params.thread_id, context)
             case ItemsFeedbackReq() | ThreadsDeleteReq():
                 await load_thread(self.server, request.params.thread_id, context)
-            case ThreadsGetByIdReq() | ThreadsUpdateReq():
-                pass  # answering loads the thread: a missing one is a 404 before any write
+            case ThreadsGetByIdReq():
+                pass  # answering loads the thread: a missing one is a 404
+            case ThreadsUpdateReq():
+                _check_title(request)  # answering loads the thread: a missing one is a 404
             case ThreadsSyncCustomActionReq():
                 await load_thread(self.server, request.params.thread_id, context)
                 await load_widget(
@@ -261,10 +265,23 @@ class Dispatcher:
         return body
 
 
+def _check_title(request: ThreadsUpdateReq) -> None:
+    """A title with something to show, at most ``MAX_TITLE_CHARS`` characters."""
+    title = request.params.title
+    if not title.strip():
+        raise InvalidRequestError("invalid threads.update request: params.title: must not be empty")
+    if len(title) > MAX_TITLE_CHARS:
+        raise InvalidRequestError(
+            "invalid threads.update request: params.title: "
+            f"must be at most {MAX_TITLE_CHARS} characters (got {len(title)})"
+        )
+
+
 def _check_page_limit(request: ThreadsListReq | ItemsListReq) -> None:
     """A page size the stores can serve: 0 or none means the SDK's default, 1..MAX_PAGE_LIMIT."""
     limit = request.params.limit
     if limit is not None and not 0 <= limit <= MAX_PAGE_LIMIT:
         raise InvalidRequestError(
             f"invalid {request.type} request: params.limit: must be between 1 and {MAX_PAGE_LIMIT}"
+            " (0 or none: the default page size)"
         )
