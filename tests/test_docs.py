@@ -231,8 +231,11 @@ def test_code_block_runs(block: Block, docs_server: str, tmp_path: Path) -> None
     if block.skip is not None:
         pytest.skip(f"{block.id}: {block.skip}")
     text = DOCS_SERVER.sub(docs_server, block.text)
+    before_env = clean_env({"PATH": f"{VENV_BIN}:{os.environ['PATH']}"})  # as a reader runs it
     for command in block.before:
-        subprocess.run(["bash", "-c", command], cwd=tmp_path, check=True, timeout=60)
+        subprocess.run(
+            ["bash", "-c", command], cwd=tmp_path, env=before_env, check=True, timeout=60
+        )
     if block.lang == "json":
         json.loads(text)
     elif block.lang in PYTHON:

@@ -150,5 +150,6 @@ def test_bad_options_exit_2_naming_them(tmp_path: Path) -> None:
     since = invoke("feedback", "export", "--database-url", database, "--since", "last week")
     assert since.exit_code == 2
     assert "--since: 'last week' is not a date" in since.stderr
+    assert invoke("db", "upgrade", "--database-url", database).exit_code == 0
     empty = invoke("feedback", "list", "--database-url", database)
     assert empty.exit_code == 0 and "No feedback." in empty.stdout
