@@ -175,3 +175,68 @@ async def test_the_client_downloads_through_the_presigned_redirect_without_its_h
         f"{live.base_url}/chatkit", headers={**alice.headers, "Authorization": "Bearer secret"}
     ) as client:
         assert await client.download_attachment(note["id"]) == data
+
+
+def test_readyz_checks_the_bucket(
+    tmp_path: Path, s3: S3Server, request: pytest.FixtureRequest
+) -> None:
+    """Ready names the storage; a bucket that does not exist is a 503 naming it, and so is
+    an endpoint nobody answers at."""
+    for live in live_app("s3", tmp_path / "ok", request, secret_key=SECRET):
+        ready = httpx.get(f"{live.base_url}/readyz", timeout=30)
+        assert (ready.status_code, ready.json()["attachments"]) == (200, "s3")
+    missing = {**s3.settings("no-such-bucket", S3_PREFIX), "secret_key": SECRET}
+    for live in live_app("file", tmp_path / "missing", request, **missing):
+        error = error_of(httpx.get(f"{live.base_url}/readyz", timeout=30), 503)
+        assert error["code"] == "storage_unavailable"
+        assert error["message"] == (
+            f"attachment storage s3://no-such-bucket/{S3_PREFIX}: "
+            "bucket 'no-such-bucket' does not exist"
+        )
+    nobody = {"s3_endpoint_url": f"http://127.0.0.1:{free_port()}", "secret_key": SECRET}
+    for live in live_app("s3", tmp_path / "nobody", request, **nobody):
+        error = error_of(httpx.get(f"{live.base_url}/readyz", timeout=30), 503)
+        assert error["message"] == (
+            f"attachment storage s3://{live.bucket}/{S3_PREFIX} is unavailable: "
+            "EndpointConnectionError"
+        )
+
+
+def test_readyz_refuses_a_folder_that_is_gone(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The attachments folder replaced by a file after the start: 503 naming it."""
+    import shutil
+
+    for live in live_app("file", tmp_path / "data", request, secret_key=SECRET):
+        root = live.settings.resolved_attachments_dir
+        assert httpx.get(f"{live.base_url}/readyz", timeout=30).json()["attachments"] == "file"
+        shutil.rmtree(root)
+        root.write_text("")
+        error = error_of(httpx.get(f"{live.base_url}/readyz", timeout=30), 503)
+        assert error["message"] == (
+            f"attachment storage {root}: {root} is not a folder this process can write"
+        )
+
+
+async def test_doctor_names_a_missing_bucket(tmp_path: Path, s3: S3Server) -> None:
+    from chatkit_backend.app import create_app
+    from chatkit_backend.cli.doctor_checks import check_attachments
+    from tests.routes.live_app import make_settings
+
+    settings = make_settings(tmp_path, **s3.settings("no-such-bucket", S3_PREFIX))
+    [finding] = await check_attachments(create_app(settings), 10)
+    assert (finding.check, finding.status) == ("attachments", "problem")
+    assert finding.message == (
+        f"attachments cannot be stored: attachment storage s3://no-such-bucket/{S3_PREFIX}: "
+        "bucket 'no-such-bucket' does not exist"
+    )
+
+    bucket = s3.bucket()
+    settings = make_settings(tmp_path / "ok", **s3.settings(bucket, S3_PREFIX))
+    [finding] = await check_attachments(create_app(settings), 10)
+    assert (finding.status, finding.message) == (
+        "ok",
+        f"s3 storage s3://{bucket}/{S3_PREFIX} can take objects",
+    )
+    assert s3.keys(bucket) == []

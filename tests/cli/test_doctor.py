@@ -143,6 +143,7 @@ def test_an_import_error_shows_the_traceback_and_skips_the_rest() -> None:
         "parameters": "skipped",
         "cors": "skipped",
         "store": "skipped",
+        "attachments": "skipped",
         "model": "skipped",
     }
 
@@ -223,11 +224,13 @@ def test_our_app_with_a_migrated_store_passes_with_a_warning_for_the_offline_mod
         "parameters": "ok",
         "cors": "ok",
         "store": "ok",
+        "attachments": "ok",
         "model": "warning",
     }
     assert finding(report, "store")["message"] == (
         f"sqlite sqlite:///{tmp_path}/chat.db answers; schema at {migrations.head()} (current)"
     )
+    assert finding(report, "attachments")["message"].startswith("file storage /")
     assert finding(report, "model")["message"] == (
         "no model is configured: the built-in offline model answers with canned text"
     )

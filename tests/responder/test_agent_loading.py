@@ -224,15 +224,54 @@ def test_an_async_factory_is_awaited_per_reply(fake: FakeOpenAIServer) -> None:
     assert fake.model_requests[-1].json()["instructions"] == "Serve local."
 
 
-def test_a_factory_that_returns_no_agent_ends_the_reply_with_an_error(
+def test_a_factory_that_returns_no_agent_is_a_500_before_any_stream(
     fake: FakeOpenAIServer,
 ) -> None:
     with live_app(model_settings("openai", fake), agent=lambda context: "not an agent") as app:
-        stream = app.create_thread("hi")
+        response = app.post({"type": "threads.create", "params": {"input": user_input("hi")}})
+        threads = app.post({"type": "threads.list", "params": {}}).json()["data"]
 
-    assert stream.status == 200
-    assert stream.error["code"] == "stream.error"
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"]["code"] == "internal_error"
+    assert threads == []  # nothing written
     assert fake.model_requests == []
+
+
+def test_a_factory_refusing_a_user_answers_its_own_status_before_any_stream(
+    fake: FakeOpenAIServer,
+) -> None:
+    """A factory may raise a ``BackendError``: it is the answer, as any other error is."""
+    from chatkit_backend.errors import ForbiddenError
+
+    calls: list[str] = []
+
+    def agent_for(context: RequestContext) -> Agent[Any]:
+        calls.append(context.request_id)
+        if len(calls) > 1:
+            raise ForbiddenError("this plan has no assistant")
+        return Agent(name="Per user", instructions="Be brief.")
+
+    with live_app(model_settings("openai", fake), agent=agent_for) as app:
+        first = app.create_thread("one")
+        refused = app.post(
+            {
+                "type": "threads.add_user_message",
+                "params": {"thread_id": first.thread_id, "input": user_input("two")},
+            }
+        )
+        items = app.items(first.thread_id)
+
+    assert first.assistant_text == "Hello from the fake model."
+    assert calls[0] == first.request_id and len(calls) == 2  # once per request
+    assert refused.status_code == 403
+    assert refused.json()["error"] == {
+        "code": "forbidden",
+        "message": "this plan has no assistant",
+        "request_id": refused.headers["x-request-id"],
+    }
+    assert [item["type"] for item in items] == ["user_message", "assistant_message"]
+    assert len(fake.model_requests) == 1
 
 
 def test_chatkit_tools_are_merged_into_the_users_agent(

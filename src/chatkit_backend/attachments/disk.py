@@ -14,6 +14,7 @@ from pathlib import Path
 
 import anyio.to_thread
 
+from chatkit_backend.attachments.errors import StorageUnavailableError
 from chatkit_backend.attachments.storage import (
     Download,
     LocalFile,
@@ -94,6 +95,18 @@ class DiskStorage(Storage):
     def path(self, key: str) -> Path:
         """The file for ``key`` (keys are built from checked ids only)."""
         return self.root / key
+
+    async def check(self) -> str:
+        """The folder (or the nearest one above it that exists, where it will be created)
+        can be written (see ``Storage.check``)."""
+        folder = self.root
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            raise StorageUnavailableError(
+                f"attachment storage {self.root}: {folder} is not a folder this process can write"
+            )
+        return str(self.root)
 
     async def writer(self, key: str, content_type: str) -> ObjectWriter:
         return await DiskWriter(self.temp_dir, self.path(key)).open()

@@ -123,6 +123,10 @@ class S3Writer(ObjectWriter):
             logger.warning("could not abort multipart upload of %s", self.key, exc_info=True)
 
 
+BUCKET_REFUSALS = frozenset({"404", "NoSuchBucket", "403", "AccessDenied"})
+"""``HeadBucket``'s codes for a missing bucket and a refused one (``S3Storage.check``)."""
+
+
 class S3Storage(Storage):
     """Objects in ``bucket`` under ``prefix``; one aiobotocore client, opened on first use."""
 
@@ -219,6 +223,22 @@ class S3Storage(Storage):
         if self._exit is not None:
             exit_stack, self._exit, self._client = self._exit, None, None
             await exit_stack.aclose()
+
+    async def check(self) -> str:
+        """``HEAD`` the bucket (see ``Storage.check``)."""
+        try:
+            async with self.call(BUCKET_REFUSALS) as s3:
+                await s3.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchBucket"):
+                problem = f"bucket {self.bucket!r} does not exist"
+            else:
+                problem = f"bucket {self.bucket!r} refuses access ({code})"
+            raise StorageUnavailableError(
+                f"attachment storage {self.location}: {problem}"
+            ) from None
+        return self.location
 
     # -- objects ---------------------------------------------------------------------------
     async def writer(self, key: str, content_type: str) -> ObjectWriter:

@@ -114,6 +114,16 @@ class Storage(ABC):
     async def prune_partial(self, older_than: datetime) -> int:
         """Remove uploads left unfinished before ``older_than``; how many went."""
 
+    @abstractmethod
+    async def check(self) -> str:
+        """Whether objects can be stored: where they go (``s3://bucket/prefix``, a folder).
+
+        Raises ``StorageUnavailableError`` (503 ``storage_unavailable``) naming what is
+        wrong: a bucket that does not exist or refuses access, a folder that cannot be
+        written, an endpoint that does not answer. Writes nothing. Used by ``/readyz`` and
+        ``chatkit-backend doctor``.
+        """
+
     async def aclose(self) -> None:
         """Release connections (no-op by default)."""
         return None

@@ -20,6 +20,7 @@ from rich.table import Table
 from chatkit_backend.cli.doctor_checks import (
     DEFAULT_TARGET,
     Finding,
+    check_attachments,
     check_cors,
     check_mcp,
     check_model,
@@ -154,7 +155,7 @@ async def _run(
         findings.extend(await check())
         steps.advance()
 
-    steps.total((7 if target else 0) + (2 if endpoint else 0))
+    steps.total((8 if target else 0) + (2 if endpoint else 0))
     if target:
         steps.describe("importing the app")
         loaded = load_app(target, app_dir)
@@ -162,13 +163,14 @@ async def _run(
         steps.advance()
         app = loaded.app
         if app is None:
-            for name in ("routes", "parameters", "cors", "store", "model"):
+            for name in ("routes", "parameters", "cors", "store", "attachments", "model"):
                 findings.append(Finding(name, "skipped", "the app did not load"))
         else:
             await step("routes", _now(lambda: [check_routes(app, path)]))
             await step("parameters", _now(lambda: check_parameters(app)))
             await step("CORS", _now(lambda: check_cors(app)))
             await step("the store", lambda: _one(check_store(app, seconds)))
+            await step("the attachment storage", lambda: check_attachments(app, seconds))
             await step("the MCP servers", lambda: check_mcp(app, seconds))
             if no_model:
                 await _close_responder(app)

@@ -535,6 +535,41 @@ def _unreachable(store: Any, exc: BaseException) -> Finding:
     )
 
 
+# -- attachments ------------------------------------------------------------------------------
+async def check_attachments(app: Starlette, seconds: float) -> list[Finding]:
+    """The attachment storage can take objects (a bucket that exists and lets us in, a
+    folder we can write); writes nothing. No finding when attachments are off."""
+    from chatkit_backend.attachments.store import BackendAttachmentStore
+    from chatkit_backend.errors import BackendError
+
+    services = getattr(app.state, "services", None)  # any Starlette app may be checked
+    attachments = getattr(services, "attachment_store", None)
+    if not isinstance(attachments, BackendAttachmentStore):
+        return []
+    storage = attachments.storage
+    try:
+        where = await asyncio.wait_for(storage.check(), seconds)
+    except Exception as exc:
+        if isinstance(exc, BackendError):
+            reason = exc.message
+        elif isinstance(exc, TimeoutError):
+            reason = f"no answer from {storage.kind} storage within {seconds:g} s"
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
+        return [
+            Finding(
+                "attachments",
+                "problem",
+                f"attachments cannot be stored: {reason}",
+                fix="check CHATKIT_ATTACHMENTS_URL (and CHATKIT_S3_ENDPOINT_URL, the bucket, "
+                "its credentials), or the folder's permissions",
+            )
+        ]
+    finally:
+        await storage.aclose()
+    return [Finding("attachments", "ok", f"{storage.kind} storage {where} can take objects")]
+
+
 # -- MCP servers ------------------------------------------------------------------------------
 async def check_mcp(app: Starlette, seconds: float) -> list[Finding]:
     """Each MCP server of ``CHATKIT_TOOLS``: connect afresh and ask for its tools (none
@@ -659,6 +694,7 @@ __all__ = [
     "MisreadParameter",
     "Status",
     "api_routes",
+    "check_attachments",
     "check_cors",
     "check_mcp",
     "check_model",

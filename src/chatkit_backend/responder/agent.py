@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -93,6 +94,13 @@ logger = logging.getLogger("chatkit_backend.responder")
 DEFAULT_AGENT_NAME = "Assistant"
 CONTINUED_TURN_LOOKBACK = 20
 """Items searched for the user message whose model a continued turn keeps."""
+
+
+_prepared_agent: ContextVar[tuple[Any, Agent[Any]] | None] = ContextVar(
+    "chatkit_backend_prepared_agent", default=None
+)
+"""The agent ``AgentResponder.prepare`` built, with the request context it was built for
+(the stream's task inherits it from the request's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +280,17 @@ class AgentResponder:
         locale = locale_context(getattr(context, "locale", None))
         return [locale, *converted] if locale is not None else converted
 
+    async def prepare(self, context: Any) -> None:
+        """Before the stream (``PreparesReplies``): with an agent factory, build this
+        request's agent now, so what the factory raises is the answer's status (a
+        ``BackendError`` its own, e.g. ``ForbiddenError`` for a user it refuses; anything
+        else, a factory returning no ``Agent`` included, a 500). The reply runs that agent.
+        """
+        if self.agent_factory is None:
+            return
+        built = await resolve_agent(self.agent_factory, context)
+        _prepared_agent.set((context, self._build_agent(built, self.extra_tools)))
+
     async def setup_turn(
         self,
         thread: ThreadMetadata,
@@ -299,9 +318,13 @@ class AgentResponder:
         agent = self.agent
         if agent is None:
             assert self.agent_factory is not None
-            agent = self._build_agent(
-                await resolve_agent(self.agent_factory, context), self.extra_tools
-            )
+            prepared = _prepared_agent.get()
+            if prepared is not None and prepared[0] is context:
+                agent = prepared[1]  # built by ``prepare`` for this request
+            else:  # a turn ``prepare`` did not see (a custom action's handler)
+                agent = self._build_agent(
+                    await resolve_agent(self.agent_factory, context), self.extra_tools
+                )
         tool_id = (
             options.tool_choice.id if item is not None and options and options.tool_choice else None
         )

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Response, routing
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from chatkit_backend.attachments.store import BackendAttachmentStore
 from chatkit_backend.deps import ServicesDep
 from chatkit_backend.errors import ServiceUnavailableError
 from chatkit_backend.stores.base import BackendStore
@@ -23,8 +24,9 @@ def build_ops_router() -> APIRouter:
 
     @router.get("/readyz", name="readyz")
     async def readyz(services: ServicesDep) -> dict[str, str]:
-        """Ready when the store answers, and the shared limits and quotas store (Redis)
-        when there is one."""
+        """Ready when the store answers, the attachment storage can take objects (when
+        attachments are on), and the shared limits and quotas store (Redis) when there is
+        one; else 503 naming what is not."""
         store = services.store
         ready = {"status": "ready"}
         if isinstance(store, BackendStore):
@@ -35,6 +37,17 @@ def build_ops_router() -> APIRouter:
                     f"store is not answering: {type(exc).__name__}: {exc}"
                 ) from None
             ready["store"] = store.kind
+        attachments = services.attachment_store
+        if isinstance(attachments, BackendAttachmentStore):
+            try:
+                await asyncio.wait_for(attachments.storage.check(), READY_TIMEOUT)
+            except ServiceUnavailableError:
+                raise  # StorageUnavailableError names the bucket or folder and what is wrong
+            except Exception as exc:
+                raise ServiceUnavailableError(
+                    f"attachment storage is not answering: {type(exc).__name__}: {exc}"
+                ) from None
+            ready["attachments"] = attachments.storage.kind
         try:
             shared = await asyncio.wait_for(services.limiter.ping(), READY_TIMEOUT)
         except Exception as exc:

@@ -6,7 +6,7 @@ unless a subclass overrides ``action``/``sync_action``.
 """
 
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from chatkit.actions import Action
 from chatkit.server import ChatKitServer
@@ -57,6 +57,20 @@ class Responder(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class PreparesReplies(Protocol):
+    """A responder with work to do for a request before its stream starts (optional).
+
+    ``prepare`` runs for every request that will run the responder (``threads.create``,
+    ``threads.add_user_message``, ``threads.add_client_tool_output``,
+    ``threads.add_structured_input``, ``threads.retry_after_item``), before the thread is
+    written and before the first byte: what it raises is the answer's HTTP status (a
+    ``BackendError`` its own, anything else a 500 ``internal_error``).
+    """
+
+    async def prepare(self, context: RequestContext) -> None: ...
 
 
 class Transcriber(Protocol):

@@ -80,7 +80,11 @@ from chatkit.types import (
 from chatkit_backend.attachments.store import BackendAttachmentStore
 from chatkit_backend.errors import ConflictError, InvalidRequestError, NotFoundError
 from chatkit_backend.sdk_compat import apply_structured_input_submission
-from chatkit_backend.server.chatkit_server import BackendServer, check_action_handler
+from chatkit_backend.server.chatkit_server import (
+    BackendServer,
+    PreparesReplies,
+    check_action_handler,
+)
 from chatkit_backend.server.encoding import is_hidden, thread_response
 from chatkit_backend.server.failures import log_stream_failure
 from chatkit_backend.server.leases import ReplyLease, ReplyLeases
@@ -184,18 +188,33 @@ async def prepare_reply(
     context: Any,
     leases: ReplyLeases | None = None,
 ) -> ReplyPlan:
-    """``prepare_turn``, then the thread's lease from ``leases``: one reply at a time.
+    """The responder's ``prepare`` (``PreparesReplies``) for a request it will answer, then
+    ``prepare_turn``, then the thread's lease from ``leases``: one reply at a time.
 
     Raises, besides ``prepare_turn``'s errors, ``ThreadLockedError``/``ThreadClosedError``
     (409) for a thread that takes no replies (``server/status.py``), ``NotConfiguredError``
     (501) for a widget action nobody handles (``server/actions.py``) and
     ``ThreadBusyError`` (409) while another reply streams on the thread.
     """
+    if isinstance(request, RESPONDING_REQUESTS) and isinstance(server, BackendServer):
+        responder = server.responder
+        if isinstance(responder, PreparesReplies):
+            await responder.prepare(context)  # e.g. an agent factory: its errors are a status
     thread, events = await _checked_turn(server, request, context)
     if leases is None:
         return ReplyPlan(events)
     lease = await leases.acquire(thread, context)
     return ReplyPlan(lease.guard(events), lease)
+
+
+RESPONDING_REQUESTS = (
+    ThreadsCreateReq,
+    ThreadsAddUserMessageReq,
+    ThreadsAddClientToolOutputReq,
+    ThreadsAddStructuredInputReq,
+    ThreadsRetryAfterItemReq,
+)
+"""The streaming requests whose reply runs the responder (a custom action may not)."""
 
 
 async def _checked_turn(
