@@ -196,10 +196,33 @@ def test_readyz_checks_the_bucket(
     nobody = {"s3_endpoint_url": f"http://127.0.0.1:{free_port()}", "secret_key": SECRET}
     for live in live_app("s3", tmp_path / "nobody", request, **nobody):
         error = error_of(httpx.get(f"{live.base_url}/readyz", timeout=30), 503)
-        assert error["message"] == (
-            f"attachment storage s3://{live.bucket}/{S3_PREFIX} is unavailable: "
-            "EndpointConnectionError"
+        assert error["code"] == "storage_unavailable"
+        where = f"attachment storage s3://{live.bucket}/{S3_PREFIX}"
+        assert error["message"] in (  # botocore may still be retrying at the bound
+            f"{where} is unavailable: EndpointConnectionError",
+            f"{where} did not answer within 5 s",
         )
+
+
+def test_readyz_bounds_a_storage_that_never_answers(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """An endpoint that takes the connection and says nothing: 503 at the 5 s bound."""
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # connections complete in the backlog; nothing ever reads them
+        endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        overrides = {"s3_endpoint_url": endpoint, "secret_key": SECRET}
+        for live in live_app("s3", tmp_path, request, **overrides):
+            started = time.monotonic()
+            error = error_of(httpx.get(f"{live.base_url}/readyz", timeout=30), 503)
+            assert (error["code"], error["message"]) == (
+                "storage_unavailable",
+                f"attachment storage s3://{live.bucket}/{S3_PREFIX} did not answer within 5 s",
+            )
+            assert 4.5 < time.monotonic() - started < 15
 
 
 def test_readyz_refuses_a_folder_that_is_gone(

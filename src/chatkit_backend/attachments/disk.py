@@ -96,6 +96,10 @@ class DiskStorage(Storage):
         """The file for ``key`` (keys are built from checked ids only)."""
         return self.root / key
 
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
     async def check(self) -> str:
         """The folder (or the nearest one above it that exists, where it will be created)
         can be written (see ``Storage.check``)."""

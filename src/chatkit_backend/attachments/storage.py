@@ -78,6 +78,11 @@ class Storage(ABC):
     kind: str = ""
     """``file`` or ``s3``: for logs and messages."""
 
+    @property
+    @abstractmethod
+    def location(self) -> str:
+        """Where the objects go, for messages: ``s3://bucket/prefix``, a folder."""
+
     @abstractmethod
     async def writer(self, key: str, content_type: str) -> ObjectWriter:
         """A writer for a new object at ``key`` with ``content_type``."""

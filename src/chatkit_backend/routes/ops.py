@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Response, routing
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from chatkit_backend.attachments.errors import StorageUnavailableError
 from chatkit_backend.attachments.store import BackendAttachmentStore
 from chatkit_backend.deps import ServicesDep
 from chatkit_backend.errors import ServiceUnavailableError
@@ -39,13 +40,20 @@ def build_ops_router() -> APIRouter:
             ready["store"] = store.kind
         attachments = services.attachment_store
         if isinstance(attachments, BackendAttachmentStore):
+            storage = attachments.storage
             try:
-                await asyncio.wait_for(attachments.storage.check(), READY_TIMEOUT)
+                await asyncio.wait_for(storage.check(), READY_TIMEOUT)
             except ServiceUnavailableError:
                 raise  # StorageUnavailableError names the bucket or folder and what is wrong
+            except TimeoutError:  # e.g. the S3 client still retrying a refused connection
+                raise StorageUnavailableError(
+                    f"attachment storage {storage.location} did not answer within "
+                    f"{READY_TIMEOUT:g} s"
+                ) from None
             except Exception as exc:
-                raise ServiceUnavailableError(
-                    f"attachment storage is not answering: {type(exc).__name__}: {exc}"
+                raise StorageUnavailableError(
+                    f"attachment storage {storage.location} is unavailable: "
+                    f"{type(exc).__name__}: {exc}"
                 ) from None
             ready["attachments"] = attachments.storage.kind
         try:
