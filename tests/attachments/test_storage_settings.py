@@ -2,6 +2,7 @@
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,3 +83,34 @@ def test_s3_without_the_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyP
         "CHATKIT_ATTACHMENTS_URL: s3:// needs the s3 extra (aiobotocore): "
         "pip install 'chatkit-backend[s3]'"
     )
+
+
+async def test_a_storage_written_before_check_existed_still_builds_and_passes() -> None:
+    """``Storage.check`` and ``location`` have defaults: an outside subclass keeps working."""
+    from chatkit_backend.attachments.storage import Storage
+
+    class Older(Storage):
+        kind = "older"
+
+        async def writer(self, key: str, content_type: str) -> Any:
+            raise NotImplementedError
+
+        async def stat(self, key: str) -> Any:
+            return None
+
+        async def read(self, key: str) -> bytes | None:
+            return None
+
+        async def read_head(self, key: str, size: int) -> bytes:
+            return b""
+
+        async def delete(self, keys: Any) -> int:
+            return 0
+
+        async def download(self, key: str, *, mime_type: str, disposition: str, ttl: int) -> Any:
+            return None
+
+        async def prune_partial(self, older_than: Any) -> int:
+            return 0
+
+    assert (Older().location, await Older().check()) == ("older", "older")

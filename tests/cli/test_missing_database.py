@@ -39,3 +39,29 @@ def test_threads_import_creates_the_database(tmp_path: Path) -> None:
     result = invoke("threads", "import", str(export), "--data-dir", str(data_dir))
     assert result.exit_code == 0, result.stderr
     assert (data_dir / "chatkit.db").exists()
+
+
+def test_a_folder_where_the_database_file_should_be_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "d.db").mkdir()
+    result = invoke("threads", "list", "--database-url", f"sqlite:///{tmp_path / 'd.db'}")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: no database at {tmp_path / 'd.db'}:")
+
+
+def test_a_memory_store_is_never_missing() -> None:
+    result = invoke("threads", "list", "--database-url", "memory://")
+    assert result.exit_code == 0, result.stderr
+    assert "No threads." in result.stdout
+
+
+def test_attachments_prune_leaves_no_database_behind(tmp_path: Path) -> None:
+    data_dir = tmp_path / "typo"
+    result = invoke(
+        "attachments", "prune", "--older-than", "1d", env={"CHATKIT_DATA_DIR": str(data_dir)}
+    )
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: no database at {data_dir / 'chatkit.db'}: check --data-dir or --database-url "
+        "(the server creates it when it first starts)\n"
+    )
+    assert not data_dir.exists()

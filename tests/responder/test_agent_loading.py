@@ -274,6 +274,36 @@ def test_a_factory_refusing_a_user_answers_its_own_status_before_any_stream(
     assert len(fake.model_requests) == 1
 
 
+def test_a_request_refused_by_its_checks_never_calls_the_factory(
+    fake: FakeOpenAIServer,
+) -> None:
+    """A missing thread is a 404 whatever the factory would say, and costs no call."""
+    from chatkit_backend.errors import ForbiddenError
+
+    calls: list[str] = []
+
+    def agent_for(context: RequestContext) -> Agent[Any]:
+        calls.append(context.request_id)
+        raise ForbiddenError("never asked")
+
+    with live_app(model_settings("openai", fake), agent=agent_for) as app:
+        missing = app.post(
+            {
+                "type": "threads.add_user_message",
+                "params": {"thread_id": "thr_nope", "input": user_input("hi")},
+            }
+        )
+        retried = app.post(
+            {
+                "type": "threads.retry_after_item",
+                "params": {"thread_id": "thr_nope", "item_id": "msg_nope"},
+            }
+        )
+
+    assert (missing.status_code, retried.status_code) == (404, 404)
+    assert calls == []
+
+
 def test_chatkit_tools_are_merged_into_the_users_agent(
     project: Path, fake: FakeOpenAIServer
 ) -> None:

@@ -79,9 +79,10 @@ class Storage(ABC):
     """``file`` or ``s3``: for logs and messages."""
 
     @property
-    @abstractmethod
     def location(self) -> str:
-        """Where the objects go, for messages: ``s3://bucket/prefix``, a folder."""
+        """Where the objects go, for messages: ``s3://bucket/prefix``, a folder (by
+        default the storage's ``kind`` or class name)."""
+        return self.kind or type(self).__name__
 
     @abstractmethod
     async def writer(self, key: str, content_type: str) -> ObjectWriter:
@@ -119,15 +120,16 @@ class Storage(ABC):
     async def prune_partial(self, older_than: datetime) -> int:
         """Remove uploads left unfinished before ``older_than``; how many went."""
 
-    @abstractmethod
     async def check(self) -> str:
         """Whether objects can be stored: where they go (``s3://bucket/prefix``, a folder).
 
         Raises ``StorageUnavailableError`` (503 ``storage_unavailable``) naming what is
         wrong: a bucket that does not exist or refuses access, a folder that cannot be
         written, an endpoint that does not answer. Writes nothing. Used by ``/readyz`` and
-        ``chatkit-backend doctor``.
+        ``chatkit-backend doctor``. This default checks nothing and returns ``location``
+        (a storage written before ``check`` existed keeps working).
         """
+        return self.location
 
     async def aclose(self) -> None:
         """Release connections (no-op by default)."""

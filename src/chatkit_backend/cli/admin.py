@@ -42,12 +42,27 @@ def admin_settings(database_url: str | None, data_dir: Path | None) -> Settings:
 
 
 def missing_database(settings: Settings) -> Path | None:
-    """The SQLite file the settings name when it does not exist yet (None otherwise:
-    PostgreSQL, or a file that is there)."""
-    from chatkit_backend.stores.engine import parse_database_url, sqlite_file
+    """The SQLite file the settings name when there is no such file (None otherwise:
+    ``memory://``, PostgreSQL, or a file that is there)."""
+    from chatkit_backend.stores.engine import parse_database_url, sqlite_file, store_kind
 
-    path = sqlite_file(parse_database_url(settings.resolved_database_url))
-    return path if path is not None and not path.exists() else None
+    url = settings.resolved_database_url
+    if store_kind(url) != "sqlite":
+        return None
+    path = sqlite_file(parse_database_url(url))
+    return path if path is not None and not path.is_file() else None
+
+
+def refuse_missing_database(settings: Settings) -> None:
+    """Exit 1 naming the SQLite file when there is none (``missing_database``)."""
+    missing = missing_database(settings)
+    if missing is not None:
+        from chatkit_backend.cli.output import fail
+
+        fail(
+            f"no database at {missing}: check --data-dir or --database-url "
+            "(the server creates it when it first starts)"
+        )
 
 
 @asynccontextmanager
@@ -58,14 +73,8 @@ async def opened_store(settings: Settings, *, create: bool = False) -> AsyncIter
     written): a command that reads or changes threads never leaves an empty database
     behind a mistyped ``--data-dir`` or ``--database-url``.
     """
-    missing = missing_database(settings) if not create else None
-    if missing is not None:
-        from chatkit_backend.cli.output import fail
-
-        fail(
-            f"no database at {missing}: check --data-dir or --database-url "
-            "(the server creates it when it first starts)"
-        )
+    if not create:
+        refuse_missing_database(settings)
     store = store_from_settings(settings)
     try:
         await store.open()

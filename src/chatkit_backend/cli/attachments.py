@@ -59,8 +59,10 @@ def prune(
 
 async def _prune(settings: Settings, seconds: int) -> "PruneResult":
     from chatkit_backend.attachments.prune import prune as prune_uploads
+    from chatkit_backend.cli.admin import refuse_missing_database
     from chatkit_backend.stores import store_from_settings
 
+    refuse_missing_database(settings)  # nothing to prune; never leave an empty database
     store = store_from_settings(settings)
     await store.open()
     try:

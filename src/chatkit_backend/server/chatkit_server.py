@@ -65,7 +65,8 @@ class PreparesReplies(Protocol):
 
     ``prepare`` runs for every request that will run the responder (``threads.create``,
     ``threads.add_user_message``, ``threads.add_client_tool_output``,
-    ``threads.add_structured_input``, ``threads.retry_after_item``), before the thread is
+    ``threads.add_structured_input``, ``threads.retry_after_item``) once the request's
+    read-only checks passed (a missing thread is still a 404), before the thread is
     written and before the first byte: what it raises is the answer's HTTP status (a
     ``BackendError`` its own, anything else a 500 ``internal_error``).
     """

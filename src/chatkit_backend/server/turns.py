@@ -188,18 +188,15 @@ async def prepare_reply(
     context: Any,
     leases: ReplyLeases | None = None,
 ) -> ReplyPlan:
-    """The responder's ``prepare`` (``PreparesReplies``) for a request it will answer, then
-    ``prepare_turn``, then the thread's lease from ``leases``: one reply at a time.
+    """``prepare_turn`` (with the responder's ``prepare`` after the request's read-only
+    checks, before anything is written), then the thread's lease from ``leases``: one
+    reply at a time.
 
     Raises, besides ``prepare_turn``'s errors, ``ThreadLockedError``/``ThreadClosedError``
     (409) for a thread that takes no replies (``server/status.py``), ``NotConfiguredError``
     (501) for a widget action nobody handles (``server/actions.py``) and
     ``ThreadBusyError`` (409) while another reply streams on the thread.
     """
-    if isinstance(request, RESPONDING_REQUESTS) and isinstance(server, BackendServer):
-        responder = server.responder
-        if isinstance(responder, PreparesReplies):
-            await responder.prepare(context)  # e.g. an agent factory: its errors are a status
     thread, events = await _checked_turn(server, request, context)
     if leases is None:
         return ReplyPlan(events)
@@ -207,14 +204,14 @@ async def prepare_reply(
     return ReplyPlan(lease.guard(events), lease)
 
 
-RESPONDING_REQUESTS = (
-    ThreadsCreateReq,
-    ThreadsAddUserMessageReq,
-    ThreadsAddClientToolOutputReq,
-    ThreadsAddStructuredInputReq,
-    ThreadsRetryAfterItemReq,
-)
-"""The streaming requests whose reply runs the responder (a custom action may not)."""
+async def prepare_responder(server: ChatKitServer[Any], context: Any) -> None:
+    """The responder's ``prepare`` (``PreparesReplies``), for a request it will answer
+    (not a custom action, whose handler may not run it): e.g. an agent factory, whose
+    errors become the status. Called once the request's read-only checks passed."""
+    if isinstance(server, BackendServer):
+        responder = server.responder
+        if isinstance(responder, PreparesReplies):
+            await responder.prepare(context)
 
 
 async def _checked_turn(
@@ -226,6 +223,7 @@ async def _checked_turn(
         case ThreadsCreateReq():
             check_inference_options(server, request.params.input.inference_options, INPUT_OPTIONS)
             attachments = await load_input_attachments(server, request.params.input, context)
+            await prepare_responder(server, context)
             thread = ThreadMetadata(
                 id=server.store.generate_thread_id(context), created_at=datetime.now()
             )
@@ -238,6 +236,7 @@ async def _checked_turn(
             attachments = await load_input_attachments(
                 server, request.params.input, context, thread.id
             )
+            await prepare_responder(server, context)
             return thread, lambda: turn.add_user_message(thread, request.params.input, attachments)
         case ThreadsAddClientToolOutputReq():
             thread = await load_thread(server, request.params.thread_id, context)
@@ -245,6 +244,7 @@ async def _checked_turn(
             tool_call = await pending_client_tool_call(server, thread, context)
             if tool_call is None:
                 raise ConflictError(f"thread {thread.id!r} has no pending client tool call")
+            await prepare_responder(server, context)
             return thread, lambda: turn.add_client_tool_output(
                 thread, tool_call, request.params.result
             )
@@ -259,6 +259,7 @@ async def _checked_turn(
             if item.status != "pending":
                 raise ConflictError(f"structured input {item.id!r} was already answered")
             structured = item
+            await prepare_responder(server, context)
             return thread, lambda: turn.add_structured_input(thread, structured, request)
         case ThreadsRetryAfterItemReq():
             thread = await load_thread(server, request.params.thread_id, context)
@@ -272,6 +273,7 @@ async def _checked_turn(
             check_inference_options(
                 server, item.inference_options, f"item {item.id!r} inference_options"
             )
+            await prepare_responder(server, context)
             return thread, lambda: turn.retry_after_item(thread, request.params.item_id)
         case ThreadsCustomActionReq():
             thread = await load_thread(server, request.params.thread_id, context)
