@@ -10,7 +10,7 @@ from chatkit.types import Attachment, FeedbackKind, ThreadItem, ThreadMetadata
 
 from chatkit_backend.context import RequestContext
 from chatkit_backend.settings import Settings
-from chatkit_backend.stores import BackendStore
+from chatkit_backend.stores import BackendStore, open_store
 from chatkit_backend.stores.base import as_utc
 from chatkit_backend.transfer.files import AttachmentFiles
 from chatkit_backend.transfer.threads import all_items
@@ -106,5 +106,35 @@ def file_bytes(folder: Path, attachments: list[Attachment]) -> dict[str, bytes |
             return {a.id: await files.read("alice", a) for a in attachments}
         finally:
             await files.aclose()
+
+    return asyncio.run(read())
+
+
+def seeded_deployment(folder: Path, url: str | None = None) -> str:
+    """A deployment in ``folder`` (its store at ``url``, default SQLite there) with the seed."""
+    store_url = url or f"sqlite:///{folder}/chat.db"
+
+    async def fill() -> None:
+        store = open_store(store_url, auto_upgrade=True)
+        files = files_in(folder / "attachments")
+        try:
+            await seed(store, files)
+        finally:
+            await files.aclose()
+            await store.close()
+
+    asyncio.run(fill())
+    return store_url
+
+
+def snapshot_of(url: str, *, upgrade: bool = True) -> dict[str, Any]:
+    """``snapshot`` of the store at ``url`` (migrated first unless ``upgrade`` is off)."""
+
+    async def read() -> dict[str, Any]:
+        store = open_store(url, auto_upgrade=upgrade)
+        try:
+            return await snapshot(store)
+        finally:
+            await store.close()
 
     return asyncio.run(read())

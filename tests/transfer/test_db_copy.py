@@ -14,7 +14,13 @@ from chatkit_backend.stores.engine import EngineOptions, build_engine, parse_dat
 from chatkit_backend.stores.schema import metadata
 from chatkit_backend.transfer.db_copy import copy_database
 from tests.cli.conftest import invoke
-from tests.transfer.seeding import FILE_BYTES, IMAGE_BYTES, file_bytes, files_in, seed, snapshot
+from tests.transfer.seeding import (
+    FILE_BYTES,
+    IMAGE_BYTES,
+    file_bytes,
+    seeded_deployment,
+    snapshot_of,
+)
 
 TABLES = [
     "chatkit_threads",
@@ -32,34 +38,6 @@ SOURCE_COUNTS = {
 }
 
 
-def seeded_sqlite(folder: Path) -> str:
-    """A SQLite deployment in ``folder`` (chat.db, attachments/) holding the seed data."""
-    url = f"sqlite:///{folder}/chat.db"
-
-    async def fill() -> None:
-        store = open_store(url, auto_upgrade=True)
-        files = files_in(folder / "attachments")
-        try:
-            await seed(store, files)
-        finally:
-            await files.aclose()
-            await store.close()
-
-    asyncio.run(fill())
-    return url
-
-
-def state_of(url: str) -> dict[str, Any]:
-    async def read() -> dict[str, Any]:
-        store = open_store(url, auto_upgrade=False)
-        try:
-            return await snapshot(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(read())
-
-
 def copy(source: str, target: str, *extra: str) -> dict[str, Any]:
     result = invoke("db", "copy", "--from", source, "--to", target, "--json", *extra)
     assert result.exit_code == 0, result.output
@@ -74,8 +52,8 @@ def counts(report: dict[str, Any], field: str) -> dict[str, int]:
 def test_sqlite_to_postgresql_and_back_keeps_everything(
     tmp_path: Path, fresh_postgres: str
 ) -> None:
-    source = seeded_sqlite(tmp_path / "a")
-    expected = state_of(source)
+    source = seeded_deployment(tmp_path / "a")
+    expected = snapshot_of(source, upgrade=False)
     attachments = expected["alice/thr_all"].attachments
 
     there = copy(source, fresh_postgres, "--to-attachments", str(tmp_path / "pg-files"))
@@ -88,7 +66,7 @@ def test_sqlite_to_postgresql_and_back_keeps_everything(
     )
     assert there["target_revision_before"] is None and there["verified"] is True
     assert there["files"]["copied"] == 2 and there["files"]["missing"] == 0
-    assert state_of(fresh_postgres) == expected
+    assert snapshot_of(fresh_postgres, upgrade=False) == expected
     assert file_bytes(tmp_path / "pg-files", attachments) == {
         "atc_f": FILE_BYTES,
         "atc_i": IMAGE_BYTES,
@@ -98,7 +76,7 @@ def test_sqlite_to_postgresql_and_back_keeps_everything(
     back = copy(fresh_postgres, back_url, "--from-attachments", str(tmp_path / "pg-files"))
 
     assert counts(back, "copied") == counts(back, "target") == SOURCE_COUNTS
-    assert state_of(back_url) == expected
+    assert snapshot_of(back_url, upgrade=False) == expected
     assert back["files"]["to"] == (tmp_path / "b" / "attachments").resolve().as_uri()
     assert file_bytes(tmp_path / "b" / "attachments", attachments) == {
         "atc_f": FILE_BYTES,
@@ -110,7 +88,7 @@ def test_sqlite_to_postgresql_and_back_keeps_everything(
 def test_running_it_twice_copies_nothing_the_second_time(
     tmp_path: Path, fresh_postgres: str
 ) -> None:
-    source = seeded_sqlite(tmp_path / "a")
+    source = seeded_deployment(tmp_path / "a")
     files = ["--to-attachments", str(tmp_path / "pg-files")]
     copy(source, fresh_postgres, *files)
 
@@ -122,8 +100,8 @@ def test_running_it_twice_copies_nothing_the_second_time(
 
 
 def test_a_target_with_rows_of_its_own_keeps_them(tmp_path: Path) -> None:
-    source = seeded_sqlite(tmp_path / "a")
-    target = seeded_sqlite(tmp_path / "b")  # the same rows, and one more thread and feedback
+    source = seeded_deployment(tmp_path / "a")
+    target = seeded_deployment(tmp_path / "b")  # the same rows, and one more thread and feedback
 
     async def add_own() -> None:
         from chatkit_backend.context import RequestContext
@@ -149,7 +127,7 @@ def test_a_target_with_rows_of_its_own_keeps_them(tmp_path: Path) -> None:
 
 
 def test_text_output_is_a_table_and_a_verdict(tmp_path: Path) -> None:
-    source = seeded_sqlite(tmp_path / "a")
+    source = seeded_deployment(tmp_path / "a")
     target = f"sqlite:///{tmp_path}/b/chat.db"
 
     result = invoke("db", "copy", "--from", source, "--to", target)
@@ -183,7 +161,7 @@ def extra_table() -> Iterator[Table]:
 
 
 def test_tables_added_to_the_schema_later_are_copied(tmp_path: Path, extra_table: Table) -> None:
-    source = seeded_sqlite(tmp_path / "a")
+    source = seeded_deployment(tmp_path / "a")
     target = f"sqlite:///{tmp_path}/b/chat.db"
 
     async def prepare() -> list[tuple[str, str]]:

@@ -21,9 +21,10 @@ from tests.transfer.seeding import (
     IMAGE_BYTES,
     USERS,
     file_bytes,
-    files_in,
     seed,
+    seeded_deployment,
     snapshot,
+    snapshot_of,
 )
 
 KINDS = ["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -162,34 +163,6 @@ def test_a_bad_line_names_its_number_and_field(line: str, message: str) -> None:
 
 
 # -- the commands, on a real SQLite file and PostgreSQL --------------------------------------
-def seeded_deployment(folder: Path, url: str | None = None) -> str:
-    """A deployment in ``folder`` (its store at ``url``, default SQLite there) with the seed."""
-    store_url = url or f"sqlite:///{folder}/chat.db"
-
-    async def fill() -> None:
-        store = open_store(store_url, auto_upgrade=True)
-        files = files_in(folder / "attachments")
-        try:
-            await seed(store, files)
-        finally:
-            await files.aclose()
-            await store.close()
-
-    asyncio.run(fill())
-    return store_url
-
-
-def snapshot_of(url: str) -> dict[str, Any]:
-    async def read() -> dict[str, Any]:
-        store = open_store(url, auto_upgrade=True)
-        try:
-            return await snapshot(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(read())
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def target_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":

@@ -15,7 +15,8 @@ carrying the server's status, code, message and request id.
 
 import base64
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Literal, Self, TypedDict, TypeVar, Unpack
 
@@ -713,16 +714,8 @@ class _Exchange:
         self._response: httpx.Response | None = None
 
     async def __aenter__(self) -> httpx.Response:
-        try:
+        with _transport_errors(f"{self._request.method} {self._request.url}"):
             response = await self._http.send(self._request, stream=True)
-        except httpx.TimeoutException as exc:
-            raise RequestTimeout(
-                f"{self._request.method} {self._request.url} timed out ({type(exc).__name__})"
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise TransportError(
-                f"{self._request.method} {self._request.url} failed: {type(exc).__name__}: {exc}"
-            ) from exc
         self._response = response
         if response.is_success or (self._redirects and response.has_redirect_location):
             return response
@@ -739,21 +732,24 @@ class _Exchange:
             await self._response.aclose()
 
 
+@contextmanager
+def _transport_errors(exchange: str) -> Iterator[None]:
+    """httpx's errors inside as ``TransportError`` naming ``exchange`` (``RequestTimeout``
+    for a timeout)."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise RequestTimeout(f"{exchange} timed out ({type(exc).__name__})") from exc
+    except httpx.HTTPError as exc:
+        raise TransportError(f"{exchange} failed: {type(exc).__name__}: {exc}") from exc
+
+
 async def _read(response: httpx.Response) -> bytes:
     """The whole body of an open response; a connection lost meanwhile is ``TransportError``
     (``RequestTimeout`` when the read timed out)."""
-    try:
+    request = response.request
+    with _transport_errors(f"reading the answer to {request.method} {request.url}"):
         return await response.aread()
-    except httpx.TimeoutException as exc:
-        raise RequestTimeout(
-            f"reading the answer to {response.request.method} {response.request.url} timed out"
-            f" ({type(exc).__name__})"
-        ) from exc
-    except httpx.HTTPError as exc:
-        raise TransportError(
-            f"reading the answer to {response.request.method} {response.request.url} failed:"
-            f" {type(exc).__name__}: {exc}"
-        ) from exc
 
 
 def _encode(payload: BaseModel | Mapping[str, Any]) -> bytes:

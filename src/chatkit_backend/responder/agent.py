@@ -286,10 +286,12 @@ class AgentResponder:
         ``BackendError`` its own, e.g. ``ForbiddenError`` for a user it refuses; anything
         else, a factory returning no ``Agent`` included, a 500). The reply runs that agent.
         """
-        if self.agent_factory is None:
-            return
-        built = await resolve_agent(self.agent_factory, context)
-        _prepared_agent.set((context, self._build_agent(built, self.extra_tools)))
+        if self.agent_factory is not None:
+            _prepared_agent.set((context, await self._factory_agent(self.agent_factory, context)))
+
+    async def _factory_agent(self, factory: AgentFactory, context: Any) -> Agent[Any]:
+        """What ``factory`` builds for ``context``, as a reply starts it (``_build_agent``)."""
+        return self._build_agent(await resolve_agent(factory, context), self.extra_tools)
 
     async def setup_turn(
         self,
@@ -322,9 +324,7 @@ class AgentResponder:
             if prepared is not None and prepared[0] is context:
                 agent = prepared[1]  # built by ``prepare`` for this request
             else:  # a turn ``prepare`` did not see (a custom action's handler)
-                agent = self._build_agent(
-                    await resolve_agent(self.agent_factory, context), self.extra_tools
-                )
+                agent = await self._factory_agent(self.agent_factory, context)
         tool_id = (
             options.tool_choice.id if item is not None and options and options.tool_choice else None
         )
