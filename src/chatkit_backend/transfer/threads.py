@@ -31,13 +31,13 @@ PAGE = 500
 
 
 async def all_items(
-    store: BackendStore, thread_id: str, context: RequestContext
+    store: Store[Any], thread_id: str, context: Any, page_size: int = PAGE
 ) -> list[ThreadItem]:
-    """Every item of a thread, oldest first."""
+    """Every item of a thread, oldest first, read ``page_size`` at a time (any SDK store)."""
     items: list[ThreadItem] = []
     after: str | None = None
     while True:
-        page = await store.load_thread_items(thread_id, after, PAGE, "asc", context)
+        page = await store.load_thread_items(thread_id, after, page_size, "asc", context)
         items.extend(page.data)
         if not page.has_more or page.after is None:
             return items
@@ -172,7 +172,7 @@ async def sdk_store_records(
     while True:
         page = await store.load_threads(page_size, after, "asc", context)
         for thread in page.data:
-            items = await _sdk_items(store, thread.id, context, page_size)
+            items = await all_items(store, thread.id, context, page_size)
             yield ThreadRecord(
                 user_id=owner if isinstance(owner, str) else owner(thread),
                 thread=ThreadMetadata.model_validate(thread.model_dump(exclude={"items"})),
@@ -181,19 +181,6 @@ async def sdk_store_records(
             )
         if not page.has_more or page.after is None:
             return
-        after = page.after
-
-
-async def _sdk_items(
-    store: Store[Any], thread_id: str, context: Any, page_size: int
-) -> list[ThreadItem]:
-    items: list[ThreadItem] = []
-    after: str | None = None
-    while True:
-        page = await store.load_thread_items(thread_id, after, page_size, "asc", context)
-        items.extend(page.data)
-        if not page.has_more or page.after is None:
-            return items
         after = page.after
 
 
